@@ -1,0 +1,15 @@
+"""moldiff: E(3)-equivariant diffusion models for 3D molecular structure.
+
+Nothing is computed or written at import time; heavy submodules (torch, RDKit,
+Lightning) are imported by the modules that need them.
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("moldiff")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+from moldiff.errors import MoldiffError, InputError
+
+__all__ = ["__version__", "MoldiffError", "InputError"]

@@ -1,0 +1,193 @@
+"""``moldiff`` command line: parse arguments, call a library function, report.
+
+User mistakes (:class:`moldiff.errors.InputError`) end with a one-line message on
+stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from moldiff import __version__
+from moldiff.errors import InputError
+
+log = logging.getLogger("moldiff.cli")
+
+#: Published figures for the QM9 data itself (EDM, Hoogeboom et al. 2022, Table 2 / text).
+QM9_DATA_PUBLISHED = {"atom_stability": 0.990, "mol_stability": 0.952, "validity": 0.977}
+
+
+def _check_writable(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{path}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{path}: output folder {folder} is not writable")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
+
+
+def write_json(obj: dict, path: Path) -> None:
+    """Write JSON atomically (temporary file + rename)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def format_table(metrics: dict, published: dict | None = None) -> str:
+    """A plain-text table of the metrics (percentages), optionally beside published figures."""
+    rows = [("metric", "value", "QM9 data (published)" if published else "")]
+    for key, value in metrics.items():
+        if key in ("n", "n_malformed") or value is None or isinstance(value, str):
+            shown = "-" if value is None else str(value)
+        elif key in ("qed", "sa", "logp"):
+            shown = f"{value:.3f}"
+        else:
+            shown = f"{100 * value:.2f} %"
+        ref = f"{100 * published[key]:.1f} %" if published and key in published else ""
+        rows.append((key, shown, ref))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]}".rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+# --- commands -------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from moldiff.chem.sdf import read_sdf
+    from moldiff.chem.tables import SUPPORTED_ELEMENTS
+    from moldiff.config import EvaluateConfig, from_dict, load_config
+    from moldiff.metrics import evaluate, reference_smiles
+
+    cfg = load_config(args.config, EvaluateConfig) if args.config else EvaluateConfig()
+    given = {k: getattr(args, k) for k in ("bonds", "reference", "druglike", "strict") if getattr(args, k) is not None}
+    cfg = from_dict(EvaluateConfig, {**vars(cfg), **given}, where="command line")
+    if args.json:
+        _check_writable(Path(args.json))
+    records = read_sdf(args.file, strict=cfg.strict, allowed_elements=SUPPORTED_ELEMENTS)
+    reference = reference_smiles(cfg.reference, progress=not args.quiet) if cfg.reference else None
+    metrics = evaluate(
+        records.mols, bonds=cfg.bonds, reference=reference, druglike=cfg.druglike, progress=not args.quiet
+    )
+    published = QM9_DATA_PUBLISHED if cfg.reference and str(cfg.reference).lower() == "qm9" else None
+    print(f"{records.path}: {metrics['n']} molecules, bonds from {cfg.bonds}")
+    print(format_table(metrics, published))
+    if records.errors:
+        print(f"{len(records.errors)} malformed record(s) counted as invalid: "
+              + ", ".join(str(k) for k, _ in records.errors[:10]) + (" ..." if len(records.errors) > 10 else ""))
+    if args.json:
+        out = {
+            **metrics,
+            "file": str(records.path),
+            "bonds": cfg.bonds,
+            "reference": cfg.reference,
+            "malformed_records": [{"record": k, "error": e} for k, e in records.errors],
+            "moldiff_version": __version__,
+        }
+        write_json(out, Path(args.json))
+        log.info("wrote %s", args.json)
+    return 0
+
+
+def cmd_qm9_export(args: argparse.Namespace) -> int:
+    from moldiff.chem.molecule import infer_bonds, to_rdkit
+    from moldiff.chem.sdf import write_sdf
+    from moldiff.data.qm9 import qm9_molecules
+
+    if args.limit is not None and args.limit <= 0:
+        raise InputError(f"--limit must be positive, got {args.limit}")
+    out = Path(args.output)
+    _check_writable(out)
+    mols = qm9_molecules(args.split, limit=args.limit)
+    count = write_sdf((to_rdkit(infer_bonds(m, "table")) for m in mols), out)
+    print(f"wrote {count} QM9 {args.split} molecules to {out}")
+    return 0
+
+
+def cmd_qm9_info(args: argparse.Namespace) -> int:
+    from moldiff.data.qm9 import SPLIT_SIZES, qm9_stats
+
+    stats = qm9_stats(args.split)
+    info = {"split_sizes": SPLIT_SIZES, "split": args.split, **stats.to_dict()}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"QM9 split sizes: {SPLIT_SIZES}")
+    print(f"{args.split}: {stats.num_molecules} molecules")
+    print("atom-type marginals: " + ", ".join(f"{k} {v:.4f}" for k, v in info["atom_type_marginals"].items()))
+    print("atom-count histogram: " + ", ".join(f"{k}:{v}" for k, v in info["num_atoms_hist"].items()))
+    print(f"formal charges: {info['charge_counts']}")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moldiff", description="Diffusion models for 3D molecules.")
+    parser.add_argument("--version", action="version", version=f"moldiff {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info messages")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ev = sub.add_parser("evaluate", parents=[common], help="score the molecules of an SDF file",
+                        description="Score 3D molecules with the EDM/QM9 protocol (stability, validity, "
+                        "connectivity, uniqueness, novelty).")
+    ev.add_argument("file", help="SDF file (.sdf or .sdf.gz); elements and coordinates are read")
+    ev.add_argument("--config", help="YAML with EvaluateConfig keys (command-line flags win)")
+    ev.add_argument("--reference", default=None, help="novelty reference: 'qm9' (training split) or a SMILES file")
+    ev.add_argument("--bonds", choices=["table", "rdkit", "file"], default=None,
+                    help="bond source: table = EDM bond-length protocol (default), rdkit = rdDetermineBonds, "
+                    "file = trust the bonds in the file")
+    ev.add_argument("--druglike", action="store_const", const=True, default=None, help="add QED, SA, logP, Lipinski")
+    ev.add_argument("--strict", action="store_const", const=True, default=None,
+                    help="fail on the first malformed record instead of counting it as invalid")
+    ev.add_argument("--json", help="also write the metrics to this JSON file")
+    ev.set_defaults(func=cmd_evaluate)
+
+    qm9 = sub.add_parser("qm9", help="QM9 data: export a split, show statistics")
+    qsub = qm9.add_subparsers(dest="qm9_command", required=True, metavar="ACTION")
+    ex = qsub.add_parser("export", parents=[common], help="write a QM9 split as SDF (bonds by the QM9 protocol)")
+    ex.add_argument("--split", choices=["train", "val", "test"], default="test")
+    ex.add_argument("--limit", type=int, default=None, help="first N molecules of the split")
+    ex.add_argument("-o", "--output", required=True, help="output SDF")
+    ex.set_defaults(func=cmd_qm9_export)
+    inf = qsub.add_parser("info", parents=[common], help="split sizes, atom-count histogram, type marginals")
+    inf.add_argument("--split", choices=["train", "val", "test"], default="train")
+    inf.add_argument("--json", action="store_true", help="print JSON")
+    inf.set_defaults(func=cmd_qm9_info)
+    return parser
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=logging.WARNING, format="moldiff: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("moldiff").setLevel(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"moldiff: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("moldiff: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""QM9 (130,831 molecules with DFT geometries) from the PyPI package ``qm9pack``.
+
+The package's CSVs are read through :mod:`importlib.metadata` (``import qm9pack``
+fails with setuptools >= 81), converted once into a compact cache file and reloaded
+from it in about a second afterwards.
+
+The split is the one EDM (Hoogeboom et al. 2022) and its successors report on
+(inherited from Cormorant): a seed-0 NumPy permutation of the 130,831 molecules in
+index order, cut into 100,000 train / 17,748 validation / 13,083 test.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moldiff.errors import InputError
+from moldiff.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: QM9's element vocabulary; ``atom_type`` indexes into it.
+QM9_ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F")
+NUM_MOLECULES = 130_831
+SPLIT_SIZES = {"train": 100_000, "val": 17_748, "test": 13_083}
+_CACHE_VERSION = 1
+_CSV_FILES = ("qm9pack/data/qm9_part1.csv", "qm9pack/data/qm9_part2.csv", "qm9pack/data/qm9_part3.csv")
+_CHARGED = re.compile(r"\[[^\]]*[+-]")
+
+
+@dataclass
+class QM9Arrays:
+    """All of QM9 as flat arrays (molecule k owns atoms ``ptr[k]:ptr[k+1]``).
+
+    Attributes:
+        pos: (A, 3) float32, Å, as in the DFT geometry (not centred).
+        atom_type: (A,) int64 index into :data:`QM9_ELEMENTS`.
+        charge: (A,) int64 formal charges (from the record's SMILES; zero when its
+            heavy-atom order does not match the geometry, 4 molecules).
+        ptr: (M + 1,) int64 offsets.
+        index: (M,) int64 QM9 ``gdb`` index (1-based, gaps where QM9 excluded molecules).
+        smiles: M SMILES strings as shipped.
+    """
+
+    pos: torch.Tensor
+    atom_type: torch.Tensor
+    charge: torch.Tensor
+    ptr: torch.Tensor
+    index: torch.Tensor
+    smiles: list[str]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def num_atoms(self) -> torch.Tensor:
+        """(M,) atoms per molecule."""
+        return self.ptr[1:] - self.ptr[:-1]
+
+
+def _csv_paths() -> list[Path]:
+    try:
+        dist = metadata.distribution("qm9pack")
+    except metadata.PackageNotFoundError as exc:
+        raise InputError("QM9 needs the PyPI package 'qm9pack': pip install qm9pack") from exc
+    paths = [Path(dist.locate_file(f)) for f in _CSV_FILES]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"{p}: qm9pack is installed but this data file is missing")
+    return paths
+
+
+def _formal_charges(smiles: str, heavy: list[str]) -> list[int] | None:
+    """Formal charges of the heavy atoms, in geometry order, from a charged SMILES."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or [a.GetSymbol() for a in mol.GetAtoms()] != heavy:
+        return None
+    return [a.GetFormalCharge() for a in mol.GetAtoms()]
+
+
+def _parse_csvs(paths: list[Path]) -> QM9Arrays:
+    import pandas as pd
+
+    frames = [pd.read_csv(p, usecols=["Index", "SMILES", "Elements", "XYZ_Ang"]) for p in paths]
+    df = pd.concat(frames, ignore_index=True)
+    if len(df) != NUM_MOLECULES:
+        raise InputError(f"qm9pack holds {len(df)} molecules, expected {NUM_MOLECULES}")
+    if not df["Index"].is_monotonic_increasing:
+        df = df.sort_values("Index", kind="stable").reset_index(drop=True)
+    code = {el: i for i, el in enumerate(QM9_ELEMENTS)}
+    types, charges, coords, counts = [], [], [], []
+    unmatched = 0
+    for row, (smiles, elements, xyz) in enumerate(zip(df["SMILES"], df["Elements"], df["XYZ_Ang"])):
+        symbols = [e.strip(" '\"") for e in elements.strip("[]").split(",")]
+        # np.array(str.split) also reads numbers written as "0." that strict JSON rejects
+        xyz_flat = np.array(xyz.replace("[", "").replace("]", "").split(","), dtype=np.float64)
+        if xyz_flat.size != 3 * len(symbols):
+            raise InputError(f"qm9pack row {row}: {len(symbols)} elements but {xyz_flat.size} coordinates")
+        q = [0] * len(symbols)
+        if _CHARGED.search(smiles):
+            heavy_idx = [k for k, s in enumerate(symbols) if s != "H"]
+            heavy_q = _formal_charges(smiles, [symbols[k] for k in heavy_idx])
+            if heavy_q is None:
+                unmatched += 1
+            else:
+                for k, c in zip(heavy_idx, heavy_q):
+                    q[k] = c
+        types.extend(code[s] for s in symbols)
+        charges.extend(q)
+        coords.append(xyz_flat)
+        counts.append(len(symbols))
+    if unmatched:
+        log.info("QM9: %d charged SMILES did not match their geometry's atom order; charges set to 0", unmatched)
+    ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return QM9Arrays(
+        pos=torch.from_numpy(np.concatenate(coords).reshape(-1, 3).astype(np.float32)),
+        atom_type=torch.tensor(types, dtype=torch.int64),
+        charge=torch.tensor(charges, dtype=torch.int64),
+        ptr=torch.from_numpy(ptr),
+        index=torch.tensor(df["Index"].to_numpy(), dtype=torch.int64),
+        smiles=df["SMILES"].tolist(),
+    )
+
+
+def _cache_path(root: Path | None) -> Path:
+    version = metadata.version("qm9pack")
+    return (Path(root) if root else cache_dir()) / f"qm9_v{_CACHE_VERSION}_qm9pack-{version}.pt"
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
+    """Load all of QM9, converting the qm9pack CSVs on first use.
+
+    Args:
+        cache: folder for the processed file (default: ``MOLDIFF_CACHE`` or the
+            platform cache dir).
+    """
+    path = _cache_path(Path(cache) if cache else None)
+    if path.is_file():
+        try:
+            blob = torch.load(path, weights_only=False)
+            if blob.get("version") == _CACHE_VERSION:
+                return QM9Arrays(**blob["arrays"])
+            log.warning("%s: cache version %s, rebuilding", path, blob.get("version"))
+        except Exception as exc:  # a truncated or foreign file: rebuild rather than fail
+            log.warning("%s: unreadable QM9 cache (%s), rebuilding", path, exc)
+    start = time.perf_counter()
+    log.info("QM9: converting the qm9pack CSVs (once) into %s", path)
+    arrays = _parse_csvs(_csv_paths())
+    _atomic_torch_save({"version": _CACHE_VERSION, "arrays": vars(arrays)}, path)
+    log.info("QM9: %d molecules converted in %.1f s", len(arrays), time.perf_counter() - start)
+    return arrays
+
+
+def split_indices(split: str, num_molecules: int = NUM_MOLECULES) -> np.ndarray:
+    """Row indices of ``split`` ("train", "val" or "test") in the EDM/Cormorant split.
+
+    ``numpy.random.seed(0); numpy.random.permutation(130831)`` cut at 100,000 and
+    117,748 (the legacy global-seed generator, reproduced with ``RandomState(0)``).
+    """
+    if split not in SPLIT_SIZES:
+        raise InputError(f"unknown QM9 split {split!r}; choose one of {', '.join(SPLIT_SIZES)}")
+    perm = np.random.RandomState(0).permutation(num_molecules)
+    n_train, n_val = SPLIT_SIZES["train"], SPLIT_SIZES["val"]
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, num_molecules)}
+    lo, hi = bounds[split]
+    return perm[lo:hi]
+
+
+def qm9_molecules(split: str, *, limit: int | None = None, cache: str | Path | None = None):
+    """QM9 molecules of a split as :class:`moldiff.chem.Mol3D` records (formal charges included).
+
+    Args:
+        split: "train", "val" or "test".
+        limit: keep only the first ``limit`` molecules of the split's order.
+    """
+    from moldiff.chem.molecule import Mol3D
+
+    arrays = load_qm9(cache)
+    rows = split_indices(split)[:limit]
+    out = []
+    for k in rows:
+        lo, hi = int(arrays.ptr[k]), int(arrays.ptr[k + 1])
+        symbols = [QM9_ELEMENTS[i] for i in arrays.atom_type[lo:hi].tolist()]
+        name = f"gdb_{int(arrays.index[k])}"
+        out.append(Mol3D(symbols, arrays.pos[lo:hi].numpy(), arrays.charge[lo:hi].numpy(), None, name))
+    return out
+
+
+def qm9_stats(split: str = "train", cache: str | Path | None = None):
+    """Atom-count histogram and atom-type/charge marginals of a QM9 split (from the data)."""
+    from moldiff.data.stats import compute_stats
+
+    arrays = load_qm9(cache)
+    rows = torch.from_numpy(split_indices(split))
+    counts = arrays.num_atoms[rows]
+    atom_mask = torch.repeat_interleave(torch.zeros(len(arrays), dtype=torch.bool).index_fill_(0, rows, True), arrays.num_atoms)
+    return compute_stats(counts, arrays.atom_type[atom_mask], arrays.charge[atom_mask], QM9_ELEMENTS)
+
+
+class QM9Dataset(torch.utils.data.Dataset):
+    """One QM9 split as PyG ``Data`` graphs (fields: ``pos``, ``atom_type``, ``charge``, ``idx``).
+
+    Args:
+        split: "train", "val" or "test".
+        cache: folder of the processed file (see :func:`load_qm9`).
+        limit: keep only the first ``limit`` molecules of the split (for quick runs).
+        transform: optional callable applied to each ``Data`` (e.g. ``CenterPositions()``).
+    """
+
+    elements = QM9_ELEMENTS
+
+    def __init__(self, split: str, *, cache: str | Path | None = None, limit: int | None = None, transform=None):
+        self.split = split
+        self.rows = split_indices(split)[:limit]
+        self.arrays = load_qm9(cache)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        from torch_geometric.data import Data
+
+        k = int(self.rows[i])
+        lo, hi = int(self.arrays.ptr[k]), int(self.arrays.ptr[k + 1])
+        data = Data(
+            pos=self.arrays.pos[lo:hi].clone(),
+            atom_type=self.arrays.atom_type[lo:hi].clone(),
+            charge=self.arrays.charge[lo:hi].clone(),
+            idx=torch.tensor([k]),
+        )
+        return self.transform(data) if self.transform is not None else data
+
+    def __repr__(self) -> str:
+        return f"QM9Dataset(split={self.split!r}, n={len(self)})"
