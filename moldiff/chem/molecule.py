@@ -155,7 +155,8 @@ def canonical_smiles(mol: Chem.Mol | None, *, largest_fragment: bool = True) -> 
     """Sanitise a copy of ``mol`` and return its canonical SMILES (None if invalid).
 
     With ``largest_fragment`` (the EDM protocol) the SMILES of the fragment with the
-    most atoms is returned.
+    most atoms is returned. Hydrogens are written implicitly (``CCO``, not
+    ``[H]OC([H])...``) so the result compares with SMILES from any other source.
     """
     if mol is None:
         return None
@@ -163,9 +164,9 @@ def canonical_smiles(mol: Chem.Mol | None, *, largest_fragment: bool = True) -> 
     try:
         with rdBase.BlockLogs():  # an invalid molecule is an expected outcome, not noise
             Chem.SanitizeMol(mol)
-        if largest_fragment:
-            frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
-            mol = max(frags, key=lambda f: f.GetNumAtoms())
-        return Chem.MolToSmiles(mol)
+            if largest_fragment:
+                frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+                mol = max(frags, key=lambda f: f.GetNumAtoms())
+            return Chem.MolToSmiles(Chem.RemoveHs(mol))
     except (ValueError, RuntimeError):  # Chem.rdchem.MolSanitizeException is a ValueError
         return None

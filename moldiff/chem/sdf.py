@@ -7,7 +7,6 @@ half-written SDF behind.
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import os
@@ -43,36 +42,28 @@ class SDFRecords:
         return len(self.mols)
 
 
-class _Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
+class _NoCapture:
+    """Stand-in for ``rdBase.CaptureErrorLog`` on RDKit releases without it."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(_STAMP.sub("", record.getMessage()).strip())
+    messages = ""
 
-    def summary(self) -> str:
-        lines = [m for m in self.messages if m and not m.startswith(("*", "-", "moving to", "ERROR: moving"))]
-        short = [m for m in lines if len(m) < 200 and not re.match(r"^\d+#", m) and "Violation" not in m]
-        errors = [m for m in short if m.startswith("ERROR:")]
-        picked = errors[0] if errors else (short[-1] if short else "not a valid molfile record")
-        return picked.removeprefix("ERROR:").strip()
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
-@contextlib.contextmanager
-def _rdkit_messages() -> Iterator[_Capture]:
-    """Route RDKit's log through Python logging and collect it instead of printing it."""
-    rdBase.LogToPythonLogger()
-    logger = logging.getLogger("rdkit")
-    handler = _Capture()
-    old_propagate = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = old_propagate
+_capture_errors = getattr(rdBase, "CaptureErrorLog", _NoCapture)
+
+
+def _summarise_rdkit_errors(text: str) -> str:
+    """The first informative line of RDKit's error log (timestamps and stack traces dropped)."""
+    lines = [_STAMP.sub("", line).strip() for line in text.splitlines()]
+    lines = [x for x in lines if x and not x.startswith(("*", "-")) and not re.match(r"^\d+#", x)]
+    lines = [x for x in lines if "moving to the beginning" not in x and "Violation" not in x and len(x) < 200]
+    picked = next((x for x in lines if x.startswith("ERROR:")), lines[-1] if lines else "")
+    return picked.removeprefix("ERROR:").strip() or "not a valid molfile record"
 
 
 def _open_text(path: Path):
@@ -137,12 +128,12 @@ def read_sdf(
     allowed = set(allowed_elements) if allowed_elements is not None else None
     out = SDFRecords(path)
     try:
-        with _rdkit_messages() as messages:
+        with rdBase.BlockLogs():  # RDKit's warnings would go to stderr; errors are captured below
             for number, first_line, text in iter_sdf_blocks(path):
-                messages.messages.clear()
-                mol = _parse_block(text, sanitize=sanitize, remove_hs=remove_hs)
+                with _capture_errors() as capture:
+                    mol = _parse_block(text, sanitize=sanitize, remove_hs=remove_hs)
                 if mol is None:
-                    reason = f"record {number} (line {first_line}): {messages.summary()}"
+                    reason = f"record {number} (line {first_line}): {_summarise_rdkit_errors(capture.messages)}"
                     if strict:
                         raise InputError(f"{path}: {reason}")
                     out.errors.append((number, reason))

@@ -24,7 +24,7 @@ def lipinski_violations(mol: Chem.Mol) -> int:
 
 def druglike_properties(mol: Chem.Mol) -> dict[str, float]:
     """QED, SA score (1 easy .. 10 hard), Crippen logP and Lipinski violations of a sanitised molecule."""
-    mol = Chem.RemoveHs(mol, sanitize=False)
+    mol = Chem.RemoveHs(mol)
     return {
         "qed": float(QED.qed(mol)),
         "sa": float(_sascorer().calculateScore(mol)),

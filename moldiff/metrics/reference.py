@@ -10,7 +10,7 @@ from moldiff.errors import InputError
 from moldiff.paths import cache_dir
 
 log = logging.getLogger(__name__)
-_PROTOCOL_VERSION = 1
+_PROTOCOL_VERSION = 2
 
 
 def _atomic_write_lines(path: Path, lines: list[str]) -> None:

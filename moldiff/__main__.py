@@ -1,0 +1,5 @@
+import sys
+
+from moldiff.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""Shared fixtures.
+
+The shared structure data live outside the repository, in ``../shared/data`` (or
+``$MOLDIFF_DATA``). Outside this workplace, tests that need it skip with a reason;
+under ``CI=true`` a missing folder is a failure, never a skip.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    env = os.environ.get("MOLDIFF_DATA")
+    path = Path(env) if env else REPO.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        msg = "shared data folder not found (../shared/data or $MOLDIFF_DATA)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " -- required under CI=true")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smoke_ligands(shared_data: Path) -> list[Path]:
+    files = sorted((shared_data / "smoke").glob("*/ligand.sdf"))
+    assert len(files) >= 20, f"expected the 21 smoke complexes in {shared_data / 'smoke'}"
+    return files
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

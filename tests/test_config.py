@@ -1,0 +1,101 @@
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from moldiff.build import build_datamodule
+from moldiff.config import (
+    EvaluateConfig,
+    QM9DataConfig,
+    from_dict,
+    load_config,
+    option,
+    parse_overrides,
+    to_dict,
+)
+from moldiff.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Every YAML in configs/ and the schema it maps onto. A new YAML must be added here.
+CONFIG_SCHEMAS = {
+    "data/qm9.yaml": QM9DataConfig,
+    "evaluate_qm9.yaml": EvaluateConfig,
+}
+
+
+@dataclass
+class Inner:
+    width: int = option(8, min=1, max=1024)
+    kind: Literal["egnn", "e3nn"] = "egnn"
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    lr: float = option(1e-3, min=0.0)
+    inner: Inner = field(default_factory=Inner)
+    layers: list[int] = field(default_factory=lambda: [1, 2])
+    limit: int | None = None
+
+
+def test_every_yaml_in_configs_is_listed_and_loads():
+    found = {str(p.relative_to(REPO / "configs")) for p in (REPO / "configs").rglob("*.yaml")}
+    assert found == set(CONFIG_SCHEMAS), "add new config files to CONFIG_SCHEMAS"
+    for rel, schema in CONFIG_SCHEMAS.items():
+        cfg = load_config(REPO / "configs" / rel, schema)
+        assert isinstance(cfg, schema)
+        assert from_dict(schema, to_dict(cfg)) == cfg  # round trip
+
+
+def test_data_config_builds_a_datamodule():
+    cfg = load_config(REPO / "configs/data/qm9.yaml", QM9DataConfig, ["batch_size=3", "limit_train=5"])
+    dm = build_datamodule(cfg)
+    assert dm.batch_size == 3 and dm.limits["train"] == 5
+
+
+def test_nested_values_and_overrides():
+    cfg = from_dict(Outer, {"inner": {"width": 4}, "lr": 1, "layers": [3]})
+    assert cfg.inner.width == 4 and cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.layers == [3]
+    assert parse_overrides(["inner.width=16", "name=abc", "limit=null"]) == {
+        "inner": {"width": 16},
+        "name": "abc",
+        "limit": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"nme": "x"}, "unknown key(s) nme"),
+        ({"inner": {"widht": 3}}, "unknown key(s) inner.widht"),
+        ({"inner": {"width": 0}}, "inner.width: 0 is below the minimum 1"),
+        ({"inner": {"width": 4096}}, "above the maximum"),
+        ({"inner": {"kind": "mace"}}, "inner.kind: 'mace' is not one of"),
+        ({"lr": "fast"}, "lr: expected a number"),
+        ({"inner": {"width": 2.5}}, "expected an integer"),
+        ({"inner": {"width": True}}, "expected an integer"),
+        ({"layers": 3}, "expected a list"),
+        ({"inner": 5}, "expected a mapping"),
+    ],
+)
+def test_bad_values_raise_naming_the_key_and_source(data, message):
+    with pytest.raises(InputError) as err:
+        from_dict(Outer, data, where="run.yaml")
+    assert "run.yaml" in str(err.value) and message in str(err.value)
+
+
+def test_load_config_file_errors(tmp_path):
+    with pytest.raises(InputError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml", QM9DataConfig)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("batch_size: [1,\n")
+    with pytest.raises(InputError, match="bad.yaml: invalid YAML"):
+        load_config(bad, QM9DataConfig)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("42\n")
+    with pytest.raises(InputError, match="top level must be a mapping"):
+        load_config(scalar, QM9DataConfig)
+    with pytest.raises(InputError, match="expected key.sub=value"):
+        parse_overrides(["batch_size"])
