@@ -13,3 +13,13 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 from moldiff.errors import MoldiffError, InputError
 
 __all__ = ["__version__", "MoldiffError", "InputError"]
+
+
+def load(path, device="cpu"):
+    """Load a trained moldiff model (see :func:`moldiff.api.load`)."""
+    from moldiff.api import load as _load
+
+    return _load(path, device=device)
+
+
+__all__.append("load")

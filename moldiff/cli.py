@@ -131,6 +131,38 @@ def cmd_qm9_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from moldiff.config import TrainConfig, load_config
+    from moldiff.training.run import train
+
+    cfg = load_config(args.config, TrainConfig, args.overrides)
+    last = train(cfg)
+    print(f"training finished; last checkpoint: {last}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from moldiff.api import load
+    from moldiff.chem.sdf import write_sdf
+    from moldiff.metrics import evaluate
+
+    for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
+                        ("--num-atoms", args.num_atoms)):
+        if value is not None and value <= 0:
+            raise InputError(f"{flag} must be positive, got {value}")
+    out = Path(args.output)
+    _check_writable(out)
+    model = load(args.checkpoint, device=args.device)
+    if args.info:
+        print(json.dumps(model.info(), indent=2))
+    mols3d = model.sample_mol3d(args.n, steps=args.steps, sampler=args.sampler, seed=args.seed,
+                                num_atoms=args.num_atoms, batch_size=args.batch_size, progress=not args.quiet)
+    count = write_sdf(model.to_rdkit(mols3d), out)
+    print(f"wrote {count} molecules to {out}")
+    print(format_table(evaluate(mols3d)))
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moldiff", description="Diffusion models for 3D molecules.")
@@ -154,6 +186,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail on the first malformed record instead of counting it as invalid")
     ev.add_argument("--json", help="also write the metrics to this JSON file")
     ev.set_defaults(func=cmd_evaluate)
+
+    tr = sub.add_parser("train", parents=[common], help="train a diffusion model from a YAML config")
+    tr.add_argument("config", help="YAML file (moldiff.config.TrainConfig)")
+    tr.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. trainer.max_epochs=5")
+    tr.set_defaults(func=cmd_train)
+
+    sa = sub.add_parser("sample", parents=[common], help="sample molecules from a trained model")
+    sa.add_argument("--checkpoint", required=True, help="a moldiff checkpoint (.ckpt)")
+    sa.add_argument("-n", type=int, default=100, help="number of molecules")
+    sa.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
+    sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    sa.add_argument("--sampler", choices=["ddpm", "ddim"], default=None)
+    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--batch-size", type=int, default=64)
+    sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")
+    sa.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    sa.add_argument("--info", action="store_true", help="print the model card first")
+    sa.set_defaults(func=cmd_sample)
 
     qm9 = sub.add_parser("qm9", help="QM9 data: export a split, show statistics")
     qsub = qm9.add_subparsers(dest="qm9_command", required=True, metavar="ACTION")

@@ -218,3 +218,88 @@ class EvaluateConfig:
     reference: str | None = None
     druglike: bool = False
     strict: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """Denoiser section; ``name`` picks the registry entry in :data:`moldiff.nn.DENOISERS`."""
+
+    name: Literal["egnn", "e3nn"] = "egnn"
+    hidden: int = option(128, min=1, help="EGNN width / e3nn scalar channels")
+    layers: int = option(6, min=1)
+    vectors: int = option(8, min=1, help="e3nn only: 1o channels")
+    num_basis: int = option(16, min=2, help="e3nn only: radial basis size")
+    coords_range: float = option(15.0, min=0.0, help="EGNN only: bound on coordinate steps, Å")
+    norm_factor: float = option(1.0, min=1e-6, help="EGNN only: aggregation divisor")
+    attention: bool = True
+    cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å")
+    max_neighbors: int | None = option(None, min=1)
+
+
+@dataclass
+class DiffusionConfig:
+    """Schedule, parameterisation and feature scaling."""
+
+    schedule: Literal["polynomial", "cosine"] = "polynomial"
+    power: float = option(2.0, min=0.1, help="polynomial schedule exponent")
+    precision: float = option(1e-5, min=1e-9, max=0.1)
+    parameterization: Literal["eps", "x0", "v"] = "eps"
+    type_scale: float = option(0.25, min=1e-6)
+    charge_scale: float = option(0.5, min=0.0)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = option(1e-4, min=0.0)
+    weight_decay: float = option(1e-12, min=0.0)
+    ema_decay: float = option(0.999, min=0.0, max=1.0)
+    grad_clip: float | None = option(1.0, min=0.0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = option(0, min=0)
+
+
+@dataclass
+class SamplingConfig:
+    """Defaults for sampling, and the sample-and-evaluate callback during training."""
+
+    steps: int = option(100, min=1)
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    every_n_epochs: int = option(1, min=0, help="0 disables sampling during training")
+    num_samples: int = option(64, min=1)
+    batch_size: int = option(64, min=1)
+    seed: int = 0
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning Trainer settings (``strategy: ddp`` + ``devices``/``num_nodes`` for multi-GPU/-node)."""
+
+    output_dir: str = "runs/qm9"
+    max_epochs: int = option(10, min=-1)
+    max_steps: int = option(-1, min=-1)
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = option(1, min=1)
+    precision: str = "32-true"
+    log_every_n_steps: int = option(50, min=1)
+    check_val_every_n_epoch: int = option(1, min=1)
+    limit_val_batches: float | int = 1.0
+    checkpoint_every_n_steps: int | None = option(None, min=1)
+    resume: bool = True
+    seed: int = 0
+    compile: bool = False
+    tensorboard: bool = True
+    deterministic: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run; YAML sections map onto the nested dataclasses."""
+
+    data: QM9DataConfig = field(default_factory=QM9DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)

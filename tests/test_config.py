@@ -7,6 +7,7 @@ import pytest
 from moldiff.build import build_datamodule
 from moldiff.config import (
     EvaluateConfig,
+    TrainConfig,
     QM9DataConfig,
     from_dict,
     load_config,
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG_SCHEMAS = {
     "data/qm9.yaml": QM9DataConfig,
     "evaluate_qm9.yaml": EvaluateConfig,
+    "test/tiny.yaml": TrainConfig,
 }
 
 

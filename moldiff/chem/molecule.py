@@ -113,6 +113,7 @@ def to_rdkit(
     for i, j, order in m.bonds:
         rw.AddBond(int(i), int(j), _BOND_TYPES[float(order) if order == 1.5 else int(order)])
     mol = rw.GetMol()
+    mol.UpdatePropertyCache(strict=False)  # valences known even for unsanitised structures
     mol.AddConformer(conf, assignId=True)
     if m.name:
         mol.SetProp("_Name", m.name)

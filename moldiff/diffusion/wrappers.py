@@ -1,0 +1,71 @@
+"""Adapters between a denoiser network and the samplers.
+
+The network predicts one of three targets (``parameterization``): the noise ``eps``,
+the clean sample ``x0``, or the velocity ``v = alpha eps - sigma x0`` (Salimans & Ho
+2022). The samplers always receive ``eps``: with ``z = alpha x0 + sigma eps``,
+``eps = (z - alpha x0) / sigma`` and ``eps = sigma z + alpha v``.
+"""
+from __future__ import annotations
+
+import torch
+
+from moldiff.diffusion.noise import remove_mean
+from moldiff.diffusion.schedule import VPSchedule
+
+PARAMETERIZATIONS = ("eps", "x0", "v")
+
+
+def output_to_eps(out: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor, parameterization: str):
+    """Convert a network output to a noise prediction (broadcasting alpha/sigma)."""
+    if parameterization == "eps":
+        return out
+    if parameterization == "x0":
+        return (z - alpha * out) / sigma
+    if parameterization == "v":
+        return sigma * z + alpha * out
+    raise ValueError(f"unknown parameterization {parameterization!r}; choose one of {PARAMETERIZATIONS}")
+
+
+def target_for(parameterization: str, x0: torch.Tensor, eps: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor):
+    """The regression target of ``parameterization`` for data ``x0`` and noise ``eps``."""
+    if parameterization == "eps":
+        return eps
+    if parameterization == "x0":
+        return x0
+    if parameterization == "v":
+        return alpha * eps - sigma * x0
+    raise ValueError(f"unknown parameterization {parameterization!r}; choose one of {PARAMETERIZATIONS}")
+
+
+class MolecularEps:
+    """``eps_fn(z, t)`` over packed molecular states ``z = [pos (3) | h (F)]`` of shape (N, 3 + F).
+
+    Args:
+        denoiser: network ``(pos, h, t (B,), batch, num_graphs) -> (out_pos, out_h)``.
+        schedule: the noise schedule.
+        parameterization: what the network predicts.
+        batch: (N,) graph index; num_graphs: B.
+    """
+
+    def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int):
+        self.denoiser, self.schedule, self.parameterization = denoiser, schedule, parameterization
+        self.batch, self.num_graphs = batch, num_graphs
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        tb = t.expand(self.num_graphs).to(z.dtype)
+        out_pos, out_h = self.denoiser(z[:, :3], z[:, 3:], tb, self.batch, self.num_graphs)
+        out = torch.cat([out_pos, out_h], dim=-1)
+        eps = output_to_eps(out, z, self.schedule.alpha(t).to(z.dtype), self.schedule.sigma(t).to(z.dtype),
+                            self.parameterization)
+        return torch.cat([remove_mean(eps[:, :3], self.batch, self.num_graphs), eps[:, 3:]], dim=-1)
+
+
+class MolecularNoise:
+    """``noise_fn(z, generator)``: CoM-free Gaussian on the position columns, plain on the rest."""
+
+    def __init__(self, batch: torch.Tensor, num_graphs: int):
+        self.batch, self.num_graphs = batch, num_graphs
+
+    def __call__(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
+        return torch.cat([remove_mean(eps[:, :3], self.batch, self.num_graphs), eps[:, 3:]], dim=-1)

@@ -1,0 +1,10 @@
+"""Equivariant denoisers. A denoiser knows nothing about schedules or samplers.
+
+Interface: ``denoiser(pos (N,3), h (N,F), t (B,), batch (N,), num_graphs) -> (out_pos, out_h)``.
+"""
+from moldiff.nn.e3nn_denoiser import E3NNDenoiser
+from moldiff.nn.egnn import EGNNDenoiser
+
+DENOISERS = {"egnn": EGNNDenoiser, "e3nn": E3NNDenoiser}
+
+__all__ = ["DENOISERS", "E3NNDenoiser", "EGNNDenoiser"]

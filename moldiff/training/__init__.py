@@ -1,0 +1,1 @@
+"""Lightning training: the module, callbacks and the run driver."""

@@ -1,0 +1,100 @@
+"""A thin LightningModule around a denoiser: loss, optimiser, EMA, self-describing checkpoints."""
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from moldiff import __version__
+from moldiff.diffusion.features import FeatureCodec
+from moldiff.diffusion.loss import diffusion_loss
+from moldiff.diffusion.schedule import VPSchedule
+
+CHECKPOINT_FORMAT = "moldiff.diffusion"
+SCHEMA_VERSION = 1
+
+
+class DiffusionModule(pl.LightningModule):
+    """Trains ``denoiser`` with :func:`~moldiff.diffusion.loss.diffusion_loss`.
+
+    Args:
+        denoiser: the network. schedule: noise schedule. codec: atom feature codec.
+        elements: element vocabulary (``atom_type`` indexes it).
+        num_atoms_hist: training-split atom-count histogram (kept for sampling).
+        parameterization: ``"eps"``, ``"x0"`` or ``"v"``.
+        lr, weight_decay: AdamW. ema_decay: decay of the weight EMA used for validation
+            and sampling. lr_schedule: ``"constant"`` or ``"cosine"`` (over the run's
+            estimated steps) after ``warmup_steps`` of linear warm-up.
+        run_config: the resolved run configuration, stored in checkpoints (metadata only).
+    """
+
+    def __init__(self, denoiser: torch.nn.Module, schedule: VPSchedule, codec: FeatureCodec, elements, num_atoms_hist,
+                 *, parameterization: str = "eps", lr: float = 1e-4, weight_decay: float = 1e-12,
+                 ema_decay: float = 0.999, lr_schedule: str = "constant", warmup_steps: int = 0,
+                 run_config: dict | None = None) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+        self.ema = AveragedModel(denoiser, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema.requires_grad_(False)
+        self.schedule, self.codec = schedule, codec
+        self.elements = tuple(elements)
+        self.register_buffer("num_atoms_hist", torch.as_tensor(num_atoms_hist, dtype=torch.long))
+        self.parameterization = parameterization
+        self.lr, self.weight_decay = lr, weight_decay
+        self.lr_schedule, self.warmup_steps = lr_schedule, warmup_steps
+        self.run_config = run_config or {}
+
+    # --- training ---------------------------------------------------------------------
+    def _loss(self, batch, denoiser, generator=None):
+        h = self.codec.encode(batch.atom_type, batch.charge, dtype=batch.pos.dtype)
+        return diffusion_loss(denoiser, self.schedule, batch.pos, h, batch.batch, batch.num_graphs,
+                              parameterization=self.parameterization, generator=generator)
+
+    def training_step(self, batch, batch_idx):
+        loss, parts = self._loss(batch, self.denoiser)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss at step {self.global_step}")
+        n = batch.num_graphs
+        self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=False)
+        self.log_dict({f"train/{k}": v for k, v in parts.items()}, batch_size=n)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.ema.update_parameters(self.denoiser)
+
+    def validation_step(self, batch, batch_idx):
+        # a fixed generator per batch: the validation loss is comparable across epochs
+        gen = torch.Generator(device=batch.pos.device).manual_seed(batch_idx)
+        loss, _ = self._loss(batch, self.ema.module, generator=gen)
+        self.log("val/loss", loss, prog_bar=True, batch_size=batch.num_graphs, sync_dist=True)
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.denoiser.parameters(), lr=self.lr, weight_decay=self.weight_decay, amsgrad=True)
+        if self.lr_schedule == "constant" and self.warmup_steps == 0:
+            return opt
+        total = max(int(self.trainer.estimated_stepping_batches), 1) if self.trainer else 1
+        warm, cosine = self.warmup_steps, self.lr_schedule == "cosine"
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            if not cosine:
+                return 1.0
+            progress = min((step - warm) / max(total - warm, 1), 1.0)
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- checkpoints ------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["moldiff"] = {
+            "format": CHECKPOINT_FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "moldiff_version": __version__,
+            "config": self.run_config,
+            "elements": list(self.elements),
+        }

@@ -1,0 +1,85 @@
+"""Run a training job from a :class:`~moldiff.config.TrainConfig`."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import yaml
+
+from moldiff.config import TrainConfig, to_dict
+
+log = logging.getLogger(__name__)
+
+
+def _loggers(cfg: TrainConfig, out: Path):
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    loggers = [CSVLogger(str(out), name="logs", version="")]
+    if cfg.trainer.tensorboard:
+        try:
+            loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=""))
+        except ModuleNotFoundError:
+            log.info("tensorboard is not installed; logging to CSV only (pip install tensorboard)")
+    return loggers
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    """The checkpoint a resumed run continues from (``checkpoints/last.ckpt``), if any."""
+    path = out / "checkpoints" / "last.ckpt"
+    return path if path.is_file() else None
+
+
+def train(cfg: TrainConfig, *, callbacks=()) -> Path:
+    """Train, checkpointing into ``cfg.trainer.output_dir``; resumes from ``last.ckpt``.
+
+    Returns the path of the last checkpoint.
+    """
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from moldiff.build import build_datamodule, build_module
+    from moldiff.data.qm9 import QM9_ELEMENTS
+    from moldiff.training.callbacks import SampleEvaluateCallback
+
+    out = Path(cfg.trainer.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg.data)
+    module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
+    if cfg.trainer.compile:
+        module.denoiser = torch.compile(module.denoiser)
+    ckpt_dir = out / "checkpoints"
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
+                           enable_version_counter=False)
+    last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
+                           every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, enable_version_counter=False)
+    sample_cb = SampleEvaluateCallback(cfg.sampling.every_n_epochs, cfg.sampling.num_samples, cfg.sampling.steps,
+                                       cfg.sampling.sampler, cfg.sampling.batch_size, cfg.sampling.seed,
+                                       out_dir=out / "samples")
+    t = cfg.trainer
+    trainer = pl.Trainer(
+        default_root_dir=str(out),
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        gradient_clip_val=cfg.optim.grad_clip,
+        log_every_n_steps=t.log_every_n_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_val_batches=t.limit_val_batches,
+        deterministic=t.deterministic,
+        logger=_loggers(cfg, out),
+        callbacks=[best, last, sample_cb, *callbacks],
+        enable_model_summary=False,
+    )
+    if trainer.is_global_zero:
+        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    resume = last_checkpoint(out) if t.resume else None
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    return ckpt_dir / "last.ckpt"

@@ -1,0 +1,129 @@
+"""Training, checkpoints, resume, the Python API and the train -> sample -> evaluate CLI."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import moldiff
+from moldiff.api import load
+from moldiff.config import TrainConfig, load_config
+from moldiff.errors import InputError
+from moldiff.training.run import train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "test" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny")
+    cfg = load_config(TINY, TrainConfig, [f"trainer.output_dir={out}", "trainer.max_epochs=2"])
+    last = train(cfg)
+    return out, last
+
+
+def _metrics(out: Path) -> list[dict]:
+    with open(out / "logs" / "metrics.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_training_writes_checkpoints_logs_samples_and_config(tiny_run):
+    out, last = tiny_run
+    assert last.is_file() and (out / "checkpoints" / "best.ckpt").is_file()
+    assert load_config(out / "config.yaml", TrainConfig).model.hidden == 16
+    rows = _metrics(out)
+    losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert len(losses) == 16 and all(l == l for l in losses)
+    assert any(r.get("val/loss") for r in rows) and any(r.get("sample/mol_stability") for r in rows)
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch0000.sdf", "epoch0001.sdf"]
+    ckpt = torch.load(last, weights_only=False)
+    meta = ckpt["moldiff"]
+    assert meta["format"] == "moldiff.diffusion" and meta["moldiff_version"] == moldiff.__version__
+    assert meta["config"]["model"]["name"] == "egnn" and meta["elements"] == ["H", "C", "N", "O", "F"]
+    assert any(k.startswith("ema.") for k in ckpt["state_dict"])
+
+
+def test_resume_continues_from_last_checkpoint(tiny_run, tmp_path):
+    out, last = tiny_run
+    cfg = load_config(TINY, TrainConfig, [f"trainer.output_dir={out}", "trainer.max_epochs=3",
+                                          "sampling.every_n_epochs=0"])
+    train(cfg)
+    steps = [int(r["step"]) for r in _metrics(out) if r.get("train/loss")]
+    assert max(steps) == 23  # 8 steps per epoch, epochs 0-2, no step repeated
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
+
+
+def test_load_and_sample_is_reproducible(tiny_run):
+    _, last = tiny_run
+    model = moldiff.load(last)
+    a = model.sample(3, steps=5, seed=7)
+    b = model.sample(3, steps=5, seed=7)
+    c = model.sample(3, steps=5, seed=8)
+    pos = lambda ms: [m.GetConformer().GetPositions().tolist() for m in ms]
+    assert pos(a) == pos(b) and pos(a) != pos(c)
+    assert all(m.GetNumConformers() == 1 for m in a)
+    fixed = model.sample_mol3d(2, steps=3, seed=0, num_atoms=7, sampler="ddim")
+    assert [m.num_atoms for m in fixed] == [7, 7]
+    for m in fixed:  # centre of mass stays at the origin through the whole run
+        assert abs(m.pos.mean(0)).max() < 1e-4
+    with pytest.raises(InputError, match="positive"):
+        model.sample(0)
+    with pytest.raises(InputError, match="steps must be positive"):
+        model.sample(2, steps=0)
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run):
+    with pytest.raises(InputError, match="no such checkpoint"):
+        load(tmp_path / "none.ckpt")
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"\x00" * 100)
+    with pytest.raises(InputError, match="not a readable checkpoint"):
+        load(junk)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}, "epoch": 1}, foreign)
+    with pytest.raises(InputError, match="not a moldiff checkpoint"):
+        load(foreign)
+    other = torch.load(tiny_run[1], weights_only=False)
+    other["moldiff"]["format"] = "moldiff.docking"
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(InputError, match="of another kind"):
+        load(tmp_path / "other.ckpt")
+
+
+def _cli(*args):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "moldiff", *args], capture_output=True, text=True, env=env)
+
+
+def test_cli_train_sample_evaluate_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    proc = _cli("train", str(TINY), f"trainer.output_dir={run}", "trainer.max_epochs=1", "-q")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = run / "checkpoints" / "last.ckpt"
+    out = tmp_path / "samples.sdf"
+    proc = _cli("sample", "--checkpoint", str(ckpt), "-n", "6", "--steps", "5", "--seed", "1", "-o", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "wrote 6 molecules" in proc.stdout and "mol_stability" in proc.stdout
+    metrics_json = tmp_path / "m.json"
+    proc = _cli("evaluate", str(out), "--json", str(metrics_json), "-q")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(metrics_json.read_text())["n"] == 6
+    # bad input: one line, exit 2, nothing written
+    for args, fragment in [
+        (["-n", "0"], "-n must be positive"),
+        (["--steps", "-1"], "--steps must be positive"),
+        (["-o", str(tmp_path / "missing" / "x.sdf")], "does not exist"),
+    ]:
+        base = ["sample", "--checkpoint", str(ckpt), "-o", str(tmp_path / "never.sdf")]
+        proc = _cli(*base, *args)
+        assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+    proc = _cli("sample", "--checkpoint", str(out), "-o", str(tmp_path / "never.sdf"))
+    assert proc.returncode == 2 and "not a readable checkpoint" in proc.stderr
+    assert not (tmp_path / "never.sdf").exists()
+    proc = _cli("train", str(TINY), "model.widht=3")
+    assert proc.returncode == 2 and "unknown key(s) model.widht" in proc.stderr
