@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+import torch
 
 from moldiff.build import build_datamodule
 from moldiff.config import (
@@ -24,6 +25,9 @@ CONFIG_SCHEMAS = {
     "data/qm9.yaml": QM9DataConfig,
     "evaluate_qm9.yaml": EvaluateConfig,
     "test/tiny.yaml": TrainConfig,
+    "qm9_edm.yaml": TrainConfig,
+    "qm9_cpu.yaml": TrainConfig,
+    "qm9_e3nn_cpu.yaml": TrainConfig,
 }
 
 
@@ -49,6 +53,18 @@ def test_every_yaml_in_configs_is_listed_and_loads():
         cfg = load_config(REPO / "configs" / rel, schema)
         assert isinstance(cfg, schema)
         assert from_dict(schema, to_dict(cfg)) == cfg  # round trip
+
+
+@pytest.mark.parametrize("rel", sorted(k for k, v in CONFIG_SCHEMAS.items() if v is TrainConfig))
+def test_every_training_config_builds_its_model(rel):
+    from moldiff.build import build_module
+    from moldiff.data import QM9_ELEMENTS
+    from moldiff.testing import assert_denoiser_equivariant
+
+    cfg = load_config(REPO / "configs" / rel, TrainConfig)
+    module = build_module(cfg, QM9_ELEMENTS, [0, 0, 0, 1, 2])
+    assert module.denoiser.num_features == 6 and module.parameterization == cfg.diffusion.parameterization
+    assert_denoiser_equivariant(module.denoiser, torch.float64, trials=1, sizes=(4, 3))
 
 
 def test_data_config_builds_a_datamodule():
