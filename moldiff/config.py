@@ -243,7 +243,7 @@ class DiffusionConfig:
     schedule: Literal["polynomial", "cosine"] = "polynomial"
     power: float = option(2.0, min=0.1, help="polynomial schedule exponent")
     precision: float = option(1e-5, min=1e-9, max=0.1)
-    parameterization: Literal["eps", "x0", "v"] = "eps"
+    parameterization: Literal["eps", "x0", "v", "residual"] = "eps"
     type_scale: float = option(0.25, min=1e-6)
     charge_scale: float = option(0.5, min=0.0)
 

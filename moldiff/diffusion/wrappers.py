@@ -2,8 +2,12 @@
 
 The network predicts one of three targets (``parameterization``): the noise ``eps``,
 the clean sample ``x0``, or the velocity ``v = alpha eps - sigma x0`` (Salimans & Ho
-2022). The samplers always receive ``eps``: with ``z = alpha x0 + sigma eps``,
-``eps = (z - alpha x0) / sigma`` and ``eps = sigma z + alpha v``.
+2022), or the ``residual`` step ``d = alpha x0 - z = -sigma eps`` that moves the noisy
+input onto the (scaled) clean sample, i.e. x0 prediction with a skip connection,
+``x0 = (z + d) / alpha`` (the c_skip/c_out preconditioning of Karras et al. 2022 for VP).
+Small near t = 0, so the network's output is well conditioned where precision matters.
+The samplers always receive ``eps``: with ``z = alpha x0 + sigma eps``,
+``eps = (z - alpha x0) / sigma``, ``eps = sigma z + alpha v`` and ``eps = -d / sigma``.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import torch
 from moldiff.diffusion.noise import remove_mean
 from moldiff.diffusion.schedule import VPSchedule
 
-PARAMETERIZATIONS = ("eps", "x0", "v")
+PARAMETERIZATIONS = ("eps", "x0", "v", "residual")
 
 
 def output_to_eps(out: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor, parameterization: str):
@@ -23,6 +27,8 @@ def output_to_eps(out: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma
         return (z - alpha * out) / sigma
     if parameterization == "v":
         return sigma * z + alpha * out
+    if parameterization == "residual":
+        return -out / sigma
     raise ValueError(f"unknown parameterization {parameterization!r}; choose one of {PARAMETERIZATIONS}")
 
 
@@ -34,6 +40,8 @@ def target_for(parameterization: str, x0: torch.Tensor, eps: torch.Tensor, alpha
         return x0
     if parameterization == "v":
         return alpha * eps - sigma * x0
+    if parameterization == "residual":
+        return -sigma * eps
     raise ValueError(f"unknown parameterization {parameterization!r}; choose one of {PARAMETERIZATIONS}")
 
 

@@ -1,0 +1,36 @@
+"""Shared helpers of the benchmark scripts."""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+
+import torch
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def report(result: dict, path: str | None) -> None:
+    """Print one JSON line and optionally write it to ``path``."""
+    line = json.dumps(result)
+    print(line)
+    if path:
+        with open(path, "w") as fh:
+            fh.write(json.dumps(result, indent=2) + "\n")
+
+
+def median(xs):
+    return statistics.median(xs)
