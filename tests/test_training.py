@@ -127,3 +127,13 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
     assert not (tmp_path / "never.sdf").exists()
     proc = _cli("train", str(TINY), "model.widht=3")
     assert proc.returncode == 2 and "unknown key(s) model.widht" in proc.stderr
+
+
+def test_training_is_reproducible_on_cpu(tmp_path):
+    states = []
+    for k in range(2):
+        cfg = load_config(TINY, TrainConfig, [f"trainer.output_dir={tmp_path / str(k)}", "trainer.max_epochs=1",
+                                              "sampling.every_n_epochs=0"])
+        states.append(torch.load(train(cfg), weights_only=False)["state_dict"])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
