@@ -3,7 +3,6 @@
 Lightning's DDP launcher re-runs the launching command once per extra rank, so the run
 is driven by a small script (written here) rather than from inside pytest.
 """
-import csv
 import json
 import os
 import subprocess
@@ -12,6 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from moldiff.training.run import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,7 +73,6 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch0001.sdf", "epoch0003.sdf"]
     # one set of checkpoints
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
-    with open(out / "logs" / "metrics.csv") as fh:
-        losses = [float(r["train/loss"]) for r in csv.DictReader(fh) if r.get("train/loss")]
+    losses = [float(r["train/loss"]) for r in read_metrics(out) if r.get("train/loss")]
     assert len(losses) == 16  # 4 steps per epoch per rank, logged by rank zero
     assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4, losses

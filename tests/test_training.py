@@ -1,5 +1,4 @@
 """Training, checkpoints, resume, the Python API and the train -> sample -> evaluate CLI."""
-import csv
 import json
 import os
 import subprocess
@@ -13,7 +12,7 @@ import moldiff
 from moldiff.api import load
 from moldiff.config import TrainConfig, load_config
 from moldiff.errors import InputError
-from moldiff.training.run import train
+from moldiff.training.run import read_metrics, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "test" / "tiny.yaml"
@@ -28,8 +27,7 @@ def tiny_run(tmp_path_factory):
 
 
 def _metrics(out: Path) -> list[dict]:
-    with open(out / "logs" / "metrics.csv") as fh:
-        return list(csv.DictReader(fh))
+    return read_metrics(out)
 
 
 def test_training_writes_checkpoints_logs_samples_and_config(tiny_run):
@@ -54,7 +52,7 @@ def test_resume_continues_from_last_checkpoint(tiny_run, tmp_path):
                                           "sampling.every_n_epochs=0"])
     train(cfg)
     steps = [int(r["step"]) for r in _metrics(out) if r.get("train/loss")]
-    assert max(steps) == 23  # 8 steps per epoch, epochs 0-2, no step repeated
+    assert steps == list(range(24))  # 8 steps per epoch, epochs 0-2: earlier logs kept, no step repeated
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 2
 
 

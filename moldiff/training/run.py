@@ -14,13 +14,27 @@ log = logging.getLogger(__name__)
 def _loggers(cfg: TrainConfig, out: Path):
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
-    loggers = [CSVLogger(str(out), name="logs", version="")]
+    # a new version_N folder per (re)start: a resumed run never overwrites earlier logs
+    loggers = [CSVLogger(str(out), name="logs")]
     if cfg.trainer.tensorboard:
         try:
-            loggers.append(TensorBoardLogger(str(out), name="tensorboard", version=""))
+            loggers.append(TensorBoardLogger(str(out), name="tensorboard"))
         except ModuleNotFoundError:
             log.info("tensorboard is not installed; logging to CSV only (pip install tensorboard)")
     return loggers
+
+
+def read_metrics(out: str | Path) -> list[dict]:
+    """All rows of a run's CSV logs (``logs/version_*/metrics.csv``), oldest session first."""
+    import csv
+
+    rows: list[dict] = []
+    folders = sorted(Path(out, "logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    for folder in folders:
+        if (folder / "metrics.csv").is_file():
+            with open(folder / "metrics.csv") as fh:
+                rows.extend(csv.DictReader(fh))
+    return rows
 
 
 def last_checkpoint(out: Path) -> Path | None:
