@@ -17,7 +17,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from moldiff.diffusion.noise import remove_mean
-from moldiff.nn.graph import full_edges, radius_edges
+from moldiff.nn.graph import build_edges
 
 
 class TPConvLayer(nn.Module):
@@ -71,10 +71,7 @@ class E3NNDenoiser(nn.Module):
         self.readout = o3.Linear(irreps, o3.Irreps(f"{num_features}x0e + 1x1o"))
 
     def forward(self, pos, h, t, batch, num_graphs: int | None = None):
-        if self.cutoff is None:
-            edge_index = full_edges(batch)
-        else:
-            edge_index = radius_edges(pos, batch, self.cutoff, self.max_neighbors)
+        edge_index = build_edges(pos, batch, self.cutoff, self.max_neighbors)
         src, dst = edge_index
         vec = pos[src] - pos[dst]
         sh = o3.spherical_harmonics([0, 1], vec, normalize=True, normalization="component")

@@ -17,7 +17,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from moldiff.diffusion.noise import remove_mean
-from moldiff.nn.graph import full_edges, radius_edges
+from moldiff.nn.graph import build_edges
 
 
 class _PairMLP(nn.Module):
@@ -108,13 +108,8 @@ class EGNNDenoiser(nn.Module):
         )
         self.out = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, num_features))
 
-    def edges(self, pos: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        if self.cutoff is None:
-            return full_edges(batch)
-        return radius_edges(pos, batch, self.cutoff, self.max_neighbors)
-
     def forward(self, pos, h, t, batch, num_graphs: int | None = None):
-        edge_index = self.edges(pos, batch)
+        edge_index = build_edges(pos, batch, self.cutoff, self.max_neighbors)
         src, dst = edge_index
         d2_input = ((pos[dst] - pos[src]) ** 2).sum(-1, keepdim=True)
         feat = self.embed(torch.cat([h, t[batch].unsqueeze(-1).to(h.dtype)], dim=-1))

@@ -39,3 +39,11 @@ def radius_edges(pos: torch.Tensor, batch: torch.Tensor, cutoff: float, max_neig
         return torch.stack([idx[keep], target[keep]])
     source, target = (dist <= cutoff).nonzero().T
     return torch.stack([source, target])
+
+
+def build_edges(pos: torch.Tensor, batch: torch.Tensor, cutoff: float | None = None,
+                max_neighbors: int | None = None) -> torch.Tensor:
+    """Fully connected within each molecule when ``cutoff`` is None, else :func:`radius_edges`."""
+    if cutoff is None:
+        return full_edges(batch)
+    return radius_edges(pos, batch, cutoff, max_neighbors)
