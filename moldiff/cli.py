@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from moldiff import __version__
@@ -34,15 +33,10 @@ def _check_writable(path: Path) -> None:
 
 def write_json(obj: dict, path: Path) -> None:
     """Write JSON atomically (temporary file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from moldiff.paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def format_table(metrics: dict, published: dict | None = None) -> str:

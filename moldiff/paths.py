@@ -7,6 +7,9 @@ from ``MOLDIFF_DATA``. Nothing is created at import time.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -30,3 +33,25 @@ def data_dir() -> Path | None:
     """Return the folder of shared structure data (``MOLDIFF_DATA``), or None if unset."""
     env = os.environ.get("MOLDIFF_DATA")
     return Path(env).expanduser() if env else None
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    On any exception the temporary file is removed and ``path`` is untouched, so an
+    interrupted write never leaves a half-written file. Permissions follow the umask.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -11,7 +11,6 @@ import gzip
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from rdkit import Chem, rdBase
 
 from moldiff.errors import InputError
+from moldiff.paths import atomic_path
 
 log = logging.getLogger(__name__)
 _STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
@@ -178,26 +178,18 @@ def write_sdf(mols: Iterable[Chem.Mol], path: str | Path, *, kekulize: bool = Fa
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{path}: output folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write here ({exc.strerror})") from exc
-    os.close(fd)
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{path}: output folder {folder} is not writable")
     count = 0
-    try:
-        writer = Chem.SDWriter(tmp)
+    with atomic_path(path) as tmp:
+        writer = Chem.SDWriter(str(tmp))
         writer.SetKekulize(kekulize)
-        for mol in mols:
-            if mol.GetNumConformers() == 0:
-                raise ValueError(f"molecule {count + 1} has no 3D conformer")
-            writer.write(mol)
-            count += 1
-        writer.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        try:
+            for mol in mols:
+                if mol.GetNumConformers() == 0:
+                    raise ValueError(f"molecule {count + 1} has no 3D conformer")
+                writer.write(mol)
+                count += 1
+        finally:
+            writer.close()
     return count

@@ -11,9 +11,7 @@ index order, cut into 100,000 train / 17,748 validation / 13,083 test.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -23,7 +21,7 @@ import numpy as np
 import torch
 
 from moldiff.errors import InputError
-from moldiff.paths import cache_dir
+from moldiff.paths import atomic_path, cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +136,6 @@ def _cache_path(root: Path | None) -> Path:
     return (Path(root) if root else cache_dir()) / f"qm9_v{_CACHE_VERSION}_qm9pack-{version}.pt"
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     """Load all of QM9, converting the qm9pack CSVs on first use.
 
@@ -169,7 +155,9 @@ def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     start = time.perf_counter()
     log.info("QM9: converting the qm9pack CSVs (once) into %s", path)
     arrays = _parse_csvs(_csv_paths())
-    _atomic_torch_save({"version": _CACHE_VERSION, "arrays": vars(arrays)}, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save({"version": _CACHE_VERSION, "arrays": vars(arrays)}, tmp)
     log.info("QM9: %d molecules converted in %.1f s", len(arrays), time.perf_counter() - start)
     return arrays
 

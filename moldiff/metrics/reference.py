@@ -2,22 +2,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from moldiff.errors import InputError
-from moldiff.paths import cache_dir
+from moldiff.paths import atomic_path, cache_dir
 
 log = logging.getLogger(__name__)
 _PROTOCOL_VERSION = 2
-
-
-def _atomic_write_lines(path: Path, lines: list[str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
 
 
 def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None) -> set[str]:
@@ -38,7 +29,8 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
     rows = assess_all(qm9_molecules("train", cache=cache), "table", progress=progress)
     smiles = sorted({r.smiles for r in rows if r.smiles})
     root.mkdir(parents=True, exist_ok=True)
-    _atomic_write_lines(path, smiles)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(smiles) + "\n")
     return set(smiles)
 
 
