@@ -49,7 +49,6 @@ def train(cfg: TrainConfig, *, callbacks=()) -> Path:
     Returns the path of the last checkpoint.
     """
     import pytorch_lightning as pl
-    import torch
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from moldiff.build import build_datamodule, build_module
@@ -62,7 +61,7 @@ def train(cfg: TrainConfig, *, callbacks=()) -> Path:
     dm = build_datamodule(cfg.data)
     module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
     if cfg.trainer.compile:
-        module.denoiser = torch.compile(module.denoiser)
+        module.denoiser.compile()  # in place: state-dict keys (and checkpoints) stay the same
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
                            enable_version_counter=False)
