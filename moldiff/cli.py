@@ -14,21 +14,12 @@ from pathlib import Path
 
 from moldiff import __version__
 from moldiff.errors import InputError
+from moldiff.paths import check_writable
 
 log = logging.getLogger("moldiff.cli")
 
 #: Published figures for the QM9 data itself (EDM, Hoogeboom et al. 2022, Table 2 / text).
 QM9_DATA_PUBLISHED = {"atom_stability": 0.990, "mol_stability": 0.952, "validity": 0.977}
-
-
-def _check_writable(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{path}: output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{path}: output folder {folder} is not writable")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory")
 
 
 def write_json(obj: dict, path: Path) -> None:
@@ -68,7 +59,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in ("bonds", "reference", "druglike", "strict") if getattr(args, k) is not None}
     cfg = from_dict(EvaluateConfig, {**vars(cfg), **given}, where="command line")
     if args.json:
-        _check_writable(Path(args.json))
+        check_writable(Path(args.json))
     records = read_sdf(args.file, strict=cfg.strict, allowed_elements=SUPPORTED_ELEMENTS)
     reference = reference_smiles(cfg.reference, progress=not args.quiet) if cfg.reference else None
     metrics = evaluate(
@@ -102,7 +93,7 @@ def cmd_qm9_export(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit <= 0:
         raise InputError(f"--limit must be positive, got {args.limit}")
     out = Path(args.output)
-    _check_writable(out)
+    check_writable(out)
     mols = qm9_molecules(args.split, limit=args.limit)
     count = write_sdf((to_rdkit(infer_bonds(m, "table")) for m in mols), out)
     print(f"wrote {count} QM9 {args.split} molecules to {out}")
@@ -145,7 +136,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
     out = Path(args.output)
-    _check_writable(out)
+    check_writable(out)
     model = load(args.checkpoint, device=args.device)
     if args.info:
         print(json.dumps(model.info(), indent=2))

@@ -55,3 +55,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise :class:`~moldiff.errors.InputError` unless a file can be written at ``path``.
+
+    Called before long work, so a bad output path fails in a second, not after an hour.
+    """
+    from moldiff.errors import InputError
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{path}: output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{path}: output folder {folder} is not writable")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")

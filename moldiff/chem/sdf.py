@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from rdkit import Chem, rdBase
 
 from moldiff.errors import InputError
-from moldiff.paths import atomic_path
+from moldiff.paths import atomic_path, check_writable
 
 log = logging.getLogger(__name__)
 _STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
@@ -175,11 +174,7 @@ def write_sdf(mols: Iterable[Chem.Mol], path: str | Path, *, kekulize: bool = Fa
         InputError: the folder does not exist or is not writable.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{path}: output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{path}: output folder {folder} is not writable")
+    check_writable(path)
     count = 0
     with atomic_path(path) as tmp:
         writer = Chem.SDWriter(str(tmp))
