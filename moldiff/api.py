@@ -151,6 +151,12 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> MolDiffModel:
     from moldiff.config import TrainConfig, from_dict
 
     path = Path(path)
+    try:
+        device = torch.device(device)
+    except RuntimeError as exc:
+        raise InputError(f"invalid device {device!r}: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device} requested but CUDA is not available here; use --device cpu")
     ckpt = _read_checkpoint(path)
     meta = ckpt["moldiff"]
     cfg = from_dict(TrainConfig, meta["config"], where=f"{path} (stored config)")

@@ -78,6 +78,11 @@ def test_load_and_sample_is_reproducible(tiny_run):
 def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run):
     with pytest.raises(InputError, match="no such checkpoint"):
         load(tmp_path / "none.ckpt")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            load(tiny_run[1], device="cuda")
+    with pytest.raises(InputError, match="invalid device"):
+        load(tiny_run[1], device="gpu9")
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"\x00" * 100)
     with pytest.raises(InputError, match="not a readable checkpoint"):
