@@ -121,7 +121,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from moldiff.training.run import train
 
     cfg = load_config(args.config, TrainConfig, args.overrides)
-    last = train(cfg)
+    try:
+        last = train(cfg)
+    except InputError as exc:
+        raise InputError(f"{args.config}: {exc}") from exc
     print(f"training finished; last checkpoint: {last}")
     return 0
 

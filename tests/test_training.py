@@ -130,6 +130,10 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
     assert not (tmp_path / "never.sdf").exists()
     proc = _cli("train", str(TINY), "model.widht=3")
     assert proc.returncode == 2 and "unknown key(s) model.widht" in proc.stderr
+    if not torch.cuda.is_available():
+        proc = _cli("train", str(TINY), "trainer.accelerator=gpu", f"trainer.output_dir={tmp_path / 'gpu'}")
+        assert proc.returncode == 2 and "tiny.yaml: trainer settings" in proc.stderr, proc.stderr[-1000:]
+        assert "Traceback" not in proc.stderr
 
 
 def test_training_is_reproducible_on_cpu(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from moldiff.config import TrainConfig, to_dict
+from moldiff.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,37 @@ def last_checkpoint(out: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _trainer(cfg: TrainConfig, out: Path, callbacks: list):
+    import pytorch_lightning as pl
+
+    t = cfg.trainer
+    return pl.Trainer(
+        default_root_dir=str(out),
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        gradient_clip_val=cfg.optim.grad_clip,
+        log_every_n_steps=t.log_every_n_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_val_batches=t.limit_val_batches,
+        deterministic=t.deterministic,
+        logger=_loggers(cfg, out),
+        callbacks=callbacks,
+        enable_model_summary=False,
+    )
+
+
 def train(cfg: TrainConfig, *, callbacks=()) -> Path:
     """Train, checkpointing into ``cfg.trainer.output_dir``; resumes from ``last.ckpt``.
 
     Returns the path of the last checkpoint.
     """
     import pytorch_lightning as pl
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from moldiff.build import build_datamodule, build_module
@@ -71,24 +97,10 @@ def train(cfg: TrainConfig, *, callbacks=()) -> Path:
                                        cfg.sampling.sampler, cfg.sampling.batch_size, cfg.sampling.seed,
                                        out_dir=out / "samples")
     t = cfg.trainer
-    trainer = pl.Trainer(
-        default_root_dir=str(out),
-        max_epochs=t.max_epochs,
-        max_steps=t.max_steps,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        strategy=t.strategy,
-        num_nodes=t.num_nodes,
-        precision=t.precision,
-        gradient_clip_val=cfg.optim.grad_clip,
-        log_every_n_steps=t.log_every_n_steps,
-        check_val_every_n_epoch=t.check_val_every_n_epoch,
-        limit_val_batches=t.limit_val_batches,
-        deterministic=t.deterministic,
-        logger=_loggers(cfg, out),
-        callbacks=[best, last, sample_cb, *callbacks],
-        enable_model_summary=False,
-    )
+    try:
+        trainer = _trainer(cfg, out, [best, last, sample_cb, *callbacks])
+    except MisconfigurationException as exc:  # e.g. accelerator: gpu on a machine without one
+        raise InputError(f"trainer settings: {exc}") from exc
     if trainer.is_global_zero:
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     resume = last_checkpoint(out) if t.resume else None
