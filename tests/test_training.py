@@ -144,3 +144,23 @@ def test_training_is_reproducible_on_cpu(tmp_path):
         states.append(torch.load(train(cfg), weights_only=False)["state_dict"])
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_ema_warm_up_forgets_the_initial_weights():
+    from torch.optim.swa_utils import AveragedModel
+
+    from moldiff.training.module import ema_with_warmup
+
+    model = torch.nn.Linear(3, 1)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for _ in range(100):
+        ema.update_parameters(model)
+    # a plain 0.999 EMA would still hold 0.999**99 = 91 % of the random initial weights
+    assert torch.allclose(ema.module.weight, torch.ones(1, 3), atol=1e-3)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    ema.update_parameters(model)
+    # 100 updates so far: this one uses d = min(0.999, 101 / 110)
+    assert torch.allclose(ema.module.weight, torch.full((1, 3), 1.0 + (1 - 101 / 110)), atol=1e-5)

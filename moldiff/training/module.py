@@ -5,7 +5,7 @@ import math
 
 import pytorch_lightning as pl
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from moldiff import __version__
 from moldiff.diffusion.features import FeatureCodec
@@ -14,6 +14,22 @@ from moldiff.diffusion.schedule import VPSchedule
 
 CHECKPOINT_FORMAT = "moldiff.diffusion"
 SCHEMA_VERSION = 1
+
+
+def ema_with_warmup(decay: float):
+    """EMA update with warm-up: ``d_n = min(decay, (1 + n) / (10 + n))`` after n updates.
+
+    A plain EMA started from the random initial weights keeps ``decay^n`` of them
+    (0.999^1563 = 21 % after one QM9 epoch at batch 64), so early samples come from a
+    mostly untrained network; the warm-up forgets the initialisation within a few steps.
+    """
+
+    def update(ema_params, params, num_averaged):
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        torch._foreach_lerp_(ema_params, params, 1.0 - d)
+
+    return update
 
 
 class DiffusionModule(pl.LightningModule):
@@ -36,7 +52,7 @@ class DiffusionModule(pl.LightningModule):
                  run_config: dict | None = None) -> None:
         super().__init__()
         self.denoiser = denoiser
-        self.ema = AveragedModel(denoiser, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
+        self.ema = AveragedModel(denoiser, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
         self.ema.requires_grad_(False)
         self.schedule, self.codec = schedule, codec
         self.elements = tuple(elements)
