@@ -45,8 +45,9 @@ class MolDiffModel:
         return next(self.denoiser.parameters()).device
 
     def sample_num_atoms(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        probs = torch.as_tensor(self.num_atoms_hist / self.num_atoms_hist.sum(), dtype=torch.float64)
-        return torch.multinomial(probs, n, replacement=True, generator=generator)
+        from moldiff.data.stats import sample_from_histogram
+
+        return sample_from_histogram(self.num_atoms_hist, n, generator)
 
     def sample_mol3d(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                      num_atoms: int | None = None, batch_size: int = 64, progress: bool = False, callback=None):

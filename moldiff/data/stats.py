@@ -10,6 +10,12 @@ import numpy as np
 import torch
 
 
+def sample_from_histogram(hist, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw ``n`` indices (e.g. atom counts) with probabilities proportional to ``hist``."""
+    probs = torch.as_tensor(np.asarray(hist) / np.sum(hist), dtype=torch.float64)
+    return torch.multinomial(probs, n, replacement=True, generator=generator)
+
+
 @dataclass(frozen=True)
 class DatasetStats:
     """Atom-count histogram and atom-type / charge marginals of a split.
@@ -42,8 +48,7 @@ class DatasetStats:
 
     def sample_num_atoms(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``n`` atom counts from the histogram (reproducible with ``generator``)."""
-        probs = torch.as_tensor(self.num_atoms_prob, dtype=torch.float64)
-        return torch.multinomial(probs, n, replacement=True, generator=generator)
+        return sample_from_histogram(self.num_atoms_hist, n, generator)
 
     def to_dict(self) -> dict:
         return {
