@@ -15,8 +15,9 @@ from moldiff.errors import MoldiffError, InputError
 __all__ = ["__version__", "MoldiffError", "InputError"]
 
 
-def load(path, device="cpu"):
-    """Load a trained moldiff model (see :func:`moldiff.api.load`)."""
+def load(path=None, device="cpu"):
+    """Load a trained moldiff model: the shipped QM9 model by default, or a checkpoint
+    (see :func:`moldiff.api.load`)."""
     from moldiff.api import load as _load
 
     return _load(path, device=device)

@@ -1,7 +1,8 @@
 """Public Python API: load a trained model and sample molecules.
 
     >>> import moldiff
-    >>> model = moldiff.load("runs/qm9/checkpoints/last.ckpt")
+    >>> model = moldiff.load()                      # the shipped QM9 model
+    >>> model = moldiff.load("runs/qm9/checkpoints/best.ckpt")
     >>> mols = model.sample(n=10, steps=100, seed=0)   # RDKit molecules with 3D conformers
 """
 from __future__ import annotations
@@ -15,6 +16,12 @@ import torch
 
 from moldiff.errors import InputError
 
+#: checkpoint formats this module reads (written by moldiff.training.module and export_model)
+CHECKPOINT_FORMAT = "moldiff.diffusion"
+SCHEMA_VERSION = 1
+#: prefix of the EMA weights in a training checkpoint's state dict
+EMA_PREFIX = "ema.module."
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +29,8 @@ class MolDiffModel:
     """A trained unconditional model: EMA denoiser + schedule + feature codec + atom-count histogram."""
 
     def __init__(self, denoiser, schedule, codec, elements, num_atoms_hist, *, parameterization: str = "eps",
-                 default_steps: int = 100, default_sampler: str = "ddpm", config: dict | None = None) -> None:
+                 default_steps: int = 100, default_sampler: str = "ddpm", config: dict | None = None,
+                 card: dict | None = None) -> None:
         self.denoiser = denoiser.eval()
         self.schedule, self.codec = schedule, codec
         self.elements = tuple(elements)
@@ -30,6 +38,7 @@ class MolDiffModel:
         self.parameterization = parameterization
         self.default_steps, self.default_sampler = default_steps, default_sampler
         self.config = config or {}
+        self.card = card or {}
 
     @classmethod
     def from_module(cls, module) -> MolDiffModel:
@@ -111,8 +120,10 @@ class MolDiffModel:
         return self.to_rdkit(self.sample_mol3d(n, **kwargs))
 
     def info(self) -> dict:
-        """A summary of the model (architecture, parameters, training settings)."""
+        """The model card: a shipped model's card (data, hardware, measured metrics) plus
+        what the checkpoint itself records (architecture, parameters, training settings)."""
         return {
+            **self.card,
             "elements": list(self.elements),
             "parameters": sum(p.numel() for p in self.denoiser.parameters()),
             "parameterization": self.parameterization,
@@ -132,8 +143,6 @@ def _read_checkpoint(path: Path) -> dict:
     if not isinstance(ckpt, dict) or "moldiff" not in ckpt or "state_dict" not in ckpt:
         raise InputError(f"{path}: not a moldiff checkpoint (no moldiff metadata)")
     meta = ckpt["moldiff"]
-    from moldiff.training.module import CHECKPOINT_FORMAT, SCHEMA_VERSION
-
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: a moldiff checkpoint of another kind ({meta.get('format')})")
     if meta.get("schema_version") != SCHEMA_VERSION:
@@ -142,16 +151,29 @@ def _read_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def load(path: str | Path, device: str | torch.device = "cpu") -> MolDiffModel:
-    """Load a trained model from a moldiff checkpoint.
+def resolve_model(path: str | Path | None) -> tuple[Path, dict]:
+    """``None`` or a shipped model's name -> (its file, its card); a path -> (path, {})."""
+    from moldiff import pretrained
+
+    if path is None or (str(path) in pretrained.MODELS and not Path(path).is_file()):
+        name = pretrained.DEFAULT if path is None else str(path)
+        return pretrained.model_path(name), {"name": name, **pretrained.model_card(name)}
+    return Path(path), {}
+
+
+def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> MolDiffModel:
+    """Load a trained model: the shipped QM9 model (``path=None`` or ``"qm9"``), a training
+    checkpoint (``last.ckpt`` / ``best.ckpt``: its EMA weights) or an exported model file.
+
+    Lightning is not imported; sampling needs only the denoiser, schedule and codec.
 
     Raises:
-        InputError: missing, corrupt, foreign or incompatible checkpoint.
+        InputError: missing, corrupt, foreign or incompatible checkpoint; unusable device.
     """
-    from moldiff.build import build_module
+    from moldiff.build import build_codec, build_denoiser, build_schedule
     from moldiff.config import TrainConfig, from_dict
 
-    path = Path(path)
+    path, card = resolve_model(path)
     try:
         device = torch.device(device)
     except RuntimeError as exc:
@@ -159,14 +181,44 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> MolDiffModel:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device} requested but CUDA is not available here; use --device cpu")
     ckpt = _read_checkpoint(path)
-    meta = ckpt["moldiff"]
+    meta, state = ckpt["moldiff"], ckpt["state_dict"]
     cfg = from_dict(TrainConfig, meta["config"], where=f"{path} (stored config)")
-    hist = ckpt["state_dict"]["num_atoms_hist"]
-    module = build_module(cfg, tuple(meta["elements"]), hist)
+    elements = tuple(meta["elements"])
+    codec = build_codec(cfg.diffusion, len(elements))
+    denoiser = build_denoiser(cfg.model, codec.num_features)
+    weights = {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
     try:
-        module.load_state_dict(ckpt["state_dict"])
+        denoiser.load_state_dict(weights)
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not match the stored config ({str(exc).splitlines()[0]})") from exc
-    model = MolDiffModel.from_module(module)
+    if "num_atoms_hist" not in state:
+        raise InputError(f"{path}: checkpoint has no atom-count histogram")
+    sampling = cfg.sampling
+    model = MolDiffModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
+                         parameterization=cfg.diffusion.parameterization, default_steps=sampling.steps,
+                         default_sampler=sampling.sampler, config=meta["config"],
+                         card={**card, "file": str(path),
+                               "training": {**card.get("training", {}), **meta.get("training", {})}})
     model.denoiser.to(device)
     return model
+
+
+def export_model(checkpoint: str | Path, output: str | Path) -> dict:
+    """Strip a training checkpoint to what sampling needs (EMA weights, config, atom-count
+    histogram, training progress) and write it atomically. Returns the stored metadata.
+
+    A 128 x 6 EGNN goes from ~13 MB (weights, EMA, optimiser state) to ~2.6 MB.
+    """
+    from moldiff.paths import atomic_path
+
+    checkpoint, output = Path(checkpoint), Path(output)
+    ckpt = _read_checkpoint(checkpoint)
+    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(EMA_PREFIX) or k == "num_atoms_hist"}
+    if not any(k.startswith(EMA_PREFIX) for k in state):
+        raise InputError(f"{checkpoint}: checkpoint has no EMA weights to export")
+    meta = dict(ckpt["moldiff"])
+    meta.setdefault("training", {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),
+                                 "source": checkpoint.name})
+    with atomic_path(output) as tmp:
+        torch.save({"moldiff": meta, "state_dict": state}, tmp)
+    return meta

@@ -129,6 +129,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_card(info: dict, prefix: str = "") -> str:
+    """A model card (nested dict) as indented ``key: value`` lines."""
+    lines = []
+    for key, value in info.items():
+        if isinstance(value, dict):
+            lines.append(f"{prefix}{key}:")
+            lines.append(format_card(value, prefix + "  "))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            lines.append(f"{prefix}{key}:")
+            lines.extend(f"{prefix}  - " + ", ".join(f"{k} {v}" for k, v in row.items()) for row in value)
+        else:
+            lines.append(f"{prefix}{key}: {value}")
+    return "\n".join(line for line in lines if line)
+
+
+def _print_info(model, as_json: bool) -> None:
+    info = model.info()
+    if as_json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        info.pop("config", None)  # the full config is in --json
+        print(format_card(info))
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from moldiff.api import load
     from moldiff.chem.sdf import write_sdf
@@ -138,16 +162,38 @@ def cmd_sample(args: argparse.Namespace) -> int:
                         ("--num-atoms", args.num_atoms)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
+    if args.info:
+        _print_info(load(args.model, device=args.device), as_json=False)
+        return 0
+    if args.output is None:
+        raise InputError("an output file is required: -o OUT.sdf")
     out = Path(args.output)
     check_writable(out)
-    model = load(args.checkpoint, device=args.device)
-    if args.info:
-        print(json.dumps(model.info(), indent=2))
+    model = load(args.model, device=args.device)
     mols3d = model.sample_mol3d(args.n, steps=args.steps, sampler=args.sampler, seed=args.seed,
                                 num_atoms=args.num_atoms, batch_size=args.batch_size, progress=not args.quiet)
     count = write_sdf(model.to_rdkit(mols3d), out)
     print(f"wrote {count} molecules to {out}")
     print(format_table(evaluate(mols3d)))
+    return 0
+
+
+def cmd_model_info(args: argparse.Namespace) -> int:
+    from moldiff.api import load
+
+    _print_info(load(args.model), as_json=args.json)
+    return 0
+
+
+def cmd_model_export(args: argparse.Namespace) -> int:
+    from moldiff.api import export_model
+
+    out = Path(args.output)
+    check_writable(out)
+    meta = export_model(args.checkpoint, out)
+    training = meta.get("training", {})
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB; epoch {training.get('epoch')}, "
+          f"step {training.get('global_step')})")
     return 0
 
 
@@ -181,17 +227,29 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     sa = sub.add_parser("sample", parents=[common], help="sample molecules from a trained model")
-    sa.add_argument("--checkpoint", required=True, help="a moldiff checkpoint (.ckpt)")
+    sa.add_argument("--model", "--checkpoint", dest="model", default=None,
+                    help="a shipped model's name (qm9) or a checkpoint file; default: the shipped QM9 model")
     sa.add_argument("-n", type=int, default=100, help="number of molecules")
-    sa.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
+    sa.add_argument("-o", "--output", help="output SDF (written atomically)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     sa.add_argument("--sampler", choices=["ddpm", "ddim"], default=None)
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--batch-size", type=int, default=64)
     sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")
     sa.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    sa.add_argument("--info", action="store_true", help="print the model card first")
+    sa.add_argument("--info", action="store_true", help="print the model card and exit")
     sa.set_defaults(func=cmd_sample)
+
+    mo = sub.add_parser("model", help="model cards; export a training checkpoint for sampling")
+    msub = mo.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    mi = msub.add_parser("info", parents=[common], help="print a model card")
+    mi.add_argument("model", nargs="?", default=None, help="shipped model name or checkpoint (default: qm9)")
+    mi.add_argument("--json", action="store_true", help="print JSON (includes the full training config)")
+    mi.set_defaults(func=cmd_model_info)
+    me = msub.add_parser("export", parents=[common], help="strip a training checkpoint to its EMA weights")
+    me.add_argument("checkpoint", help="last.ckpt / best.ckpt of a run")
+    me.add_argument("-o", "--output", required=True, help="output file (.pt, written atomically)")
+    me.set_defaults(func=cmd_model_export)
 
     qm9 = sub.add_parser("qm9", help="QM9 data: export a split, show statistics")
     qsub = qm9.add_subparsers(dest="qm9_command", required=True, metavar="ACTION")

@@ -75,6 +75,22 @@ def test_load_and_sample_is_reproducible(tiny_run):
         model.sample(2, steps=0)
 
 
+def test_export_keeps_exactly_what_sampling_needs(tiny_run, tmp_path):
+    _, last = tiny_run
+    out = tmp_path / "model.pt"
+    meta = moldiff.api.export_model(last, out)
+    assert meta["training"]["epoch"] == 1 and meta["training"]["source"] == "last.ckpt"
+    assert out.stat().st_size < 0.6 * last.stat().st_size  # no optimiser state, no raw weights
+    state = torch.load(out, weights_only=False)["state_dict"]
+    assert all(k.startswith("ema.module.") for k in state if k != "num_atoms_hist")
+    full, exported = load(last), load(out)
+    a, b = full.sample_mol3d(3, steps=4, seed=3), exported.sample_mol3d(3, steps=4, seed=3)
+    assert all((x.pos == y.pos).all() and x.symbols == y.symbols for x, y in zip(a, b))
+    assert exported.info()["training"]["global_step"] == meta["training"]["global_step"]
+    proc = _cli("model", "export", str(tmp_path / "model.pt"), "-o", str(tmp_path / "no" / "x.pt"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
 def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run):
     with pytest.raises(InputError, match="no such checkpoint"):
         load(tmp_path / "none.ckpt")

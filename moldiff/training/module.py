@@ -8,12 +8,10 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from moldiff import __version__
+from moldiff.api import CHECKPOINT_FORMAT, SCHEMA_VERSION
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.schedule import VPSchedule
-
-CHECKPOINT_FORMAT = "moldiff.diffusion"
-SCHEMA_VERSION = 1
 
 
 def ema_with_warmup(decay: float):

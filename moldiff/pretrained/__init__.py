@@ -1,0 +1,43 @@
+"""Trained models shipped inside the package (package data; no network needed).
+
+Each model is a stripped moldiff checkpoint (``<name>.pt``: EMA weights, resolved config,
+atom-count histogram) with a model card beside it (``<name>.json``: data, split,
+architecture, training hardware and time, sampler, measured metrics and how they were
+measured). ``moldiff.load()`` with no argument loads :data:`DEFAULT`.
+"""
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+
+#: name -> file stem inside this package
+MODELS = {"qm9": "qm9_egnn"}
+DEFAULT = "qm9"
+
+
+def _root() -> Path:
+    return Path(str(files(__name__)))
+
+
+def names() -> list[str]:
+    """Names of the shipped models."""
+    return sorted(MODELS)
+
+
+def model_path(name: str = DEFAULT) -> Path:
+    """Path of the shipped model ``name`` (raises :class:`~moldiff.errors.InputError` if unknown or missing)."""
+    from moldiff.errors import InputError
+
+    if name not in MODELS:
+        raise InputError(f"unknown shipped model {name!r}; available: {', '.join(names())}")
+    path = _root() / f"{MODELS[name]}.pt"
+    if not path.is_file():
+        raise InputError(f"shipped model {name!r} is missing from this installation ({path}); reinstall moldiff")
+    return path
+
+
+def model_card(name: str = DEFAULT) -> dict:
+    """The model card of a shipped model (an empty dict if the card is missing)."""
+    path = model_path(name).with_suffix(".json")
+    return json.loads(path.read_text()) if path.is_file() else {}
