@@ -1,0 +1,87 @@
+"""Ligands from SDF, MOL2, PDB or SMILES as RDKit molecules (bond orders and charges kept).
+
+:func:`read_ligand` is the one entry point for every command that takes a ligand; it
+names the file (or SMILES) and the problem when RDKit cannot use the input.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rdkit import Chem
+
+from moldiff.errors import InputError
+
+LIGAND_SUFFIXES = (".sdf", ".mol", ".sdf.gz", ".mol2", ".pdb")
+
+
+def _hydrogens(mol: Chem.Mol, mode: str, where: str) -> Chem.Mol:
+    if mode == "keep":
+        return mol
+    if mode == "remove":
+        return Chem.RemoveHs(mol)
+    if mode == "add":
+        return Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
+    raise InputError(f"{where}: hydrogens must be keep, remove or add, got {mode!r}")
+
+
+def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: bool = False):
+    """Read a ligand (or all records of an SDF with ``all_records=True``).
+
+    Args:
+        source: a file (``.sdf``/``.mol``/``.sdf.gz``, ``.mol2``, ``.pdb``) or a SMILES string
+            (no coordinates then).
+        hydrogens: ``"keep"`` as in the input, ``"remove"`` or ``"add"`` (with coordinates
+            when the input has a conformer).
+
+    Returns:
+        An RDKit ``Mol`` (sanitised), or a list of them with ``all_records``.
+
+    Raises:
+        InputError: missing file, unsupported format, unparsable molecule, empty file.
+    """
+    from moldiff.chem.sdf import read_sdf
+
+    text = str(source)
+    path = Path(text)
+    is_file_like = path.suffix.lower() in (".sdf", ".mol", ".mol2", ".pdb", ".gz") or path.exists()
+    if not is_file_like:
+        mol = Chem.MolFromSmiles(text)
+        if mol is None or mol.GetNumAtoms() == 0:
+            raise InputError(f"{text!r}: not a file and not a SMILES RDKit can parse")
+        mols = [mol]
+    elif not path.is_file():
+        raise InputError(f"{path}: no such ligand file")
+    elif path.name.lower().endswith((".sdf", ".mol", ".sdf.gz")):
+        records = read_sdf(path, sanitize=True)
+        mols = [m for m in records.mols if m is not None]
+        if not mols:
+            detail = records.errors[0][1] if records.errors else "no records"
+            raise InputError(f"{path}: no readable ligand ({detail})")
+        if records.errors and not all_records:
+            k, err = records.errors[0]
+            if k == 1:
+                raise InputError(f"{path}: record 1 is not a readable molecule ({err})")
+    elif path.suffix.lower() == ".mol2":
+        mol = Chem.MolFromMol2File(str(path), removeHs=False)
+        if mol is None:
+            raise InputError(f"{path}: RDKit cannot read this MOL2 ligand (bond orders or atom types)")
+        mols = [mol]
+    elif path.suffix.lower() == ".pdb":
+        mol = Chem.MolFromPDBFile(str(path), removeHs=False)
+        if mol is None:
+            raise InputError(f"{path}: RDKit cannot read this PDB ligand")
+        mols = [mol]
+    else:
+        raise InputError(f"{path}: unsupported ligand format (use one of {', '.join(LIGAND_SUFFIXES)} or SMILES)")
+    for m in mols:
+        if m.GetNumAtoms() == 0:
+            raise InputError(f"{text}: empty molecule")
+    mols = [_hydrogens(m, hydrogens, text) for m in mols]
+    return mols if all_records else mols[0]
+
+
+def check_elements(mol: Chem.Mol, allowed, where: str) -> None:
+    """Raise :class:`InputError` naming ``where`` if ``mol`` has an element outside ``allowed``."""
+    bad = sorted({a.GetSymbol() for a in mol.GetAtoms()} - set(allowed))
+    if bad:
+        raise InputError(f"{where}: unsupported element(s) {', '.join(bad)} (supported: {', '.join(allowed)})")
