@@ -18,7 +18,7 @@ def _hydrogens(mol: Chem.Mol, mode: str, where: str) -> Chem.Mol:
     if mode == "keep":
         return mol
     if mode == "remove":
-        return Chem.RemoveHs(mol)
+        return Chem.RemoveAllHs(mol)  # also H that define stereo or sit on isotopes
     if mode == "add":
         return Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
     raise InputError(f"{where}: hydrogens must be keep, remove or add, got {mode!r}")
