@@ -1,0 +1,94 @@
+"""EGNN denoiser for ligands inside a fixed protein pocket (DiffSBDD / TargetDiff setting).
+
+Ligand atoms are diffused; pocket atoms are fixed context in the same graph. Edges:
+ligand–ligand fully connected, ligand <-> pocket within ``cutoff`` Å (on the current,
+noisy ligand coordinates), optionally pocket–pocket within ``pocket_cutoff``. Every
+layer is an :class:`~moldiff.nn.egnn.EGNNLayer` over the joint graph whose coordinate
+update is applied to ligand atoms only (pocket coordinates are reset to the input).
+
+The frame is the pocket's: no centre of mass is removed from the ligand output, so the
+model is E(3)-equivariant for the complex as a whole (rotate and translate protein and
+ligand together and the output rotates with them; the position output is a displacement
+and does not change under translation).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from moldiff.nn.egnn import EGNNLayer
+from moldiff.nn.graph import full_edges
+
+
+def complex_edges(lig_pos, lig_batch, pocket_pos, pocket_batch, cutoff: float, pocket_cutoff: float | None = None):
+    """Edges of the joint graph (ligand atoms first, then pocket atoms): (2, E) ``[source, target]``.
+
+    Ligand–ligand: all pairs within a complex. Ligand <-> pocket: pairs within ``cutoff``
+    (both directions). Pocket–pocket: pairs within ``pocket_cutoff`` if given. Distances
+    are computed one complex at a time (memory O(max n_ligand * n_pocket)).
+    """
+    n_lig = lig_pos.shape[0]
+    edges = [full_edges(lig_batch)]
+    lig_ptr = torch.cat([lig_batch.new_zeros(1), torch.bincount(lig_batch).cumsum(0)])
+    num_graphs = len(lig_ptr) - 1
+    pocket_counts = torch.bincount(pocket_batch, minlength=num_graphs)
+    pocket_ptr = torch.cat([pocket_batch.new_zeros(1), pocket_counts.cumsum(0)])
+    for g in range(num_graphs):
+        l0, l1 = lig_ptr[g].item(), lig_ptr[g + 1].item()
+        p0, p1 = pocket_ptr[g].item(), pocket_ptr[g + 1].item()
+        if l1 == l0 or p1 == p0:
+            continue
+        li, pj = (torch.cdist(lig_pos[l0:l1], pocket_pos[p0:p1]) <= cutoff).nonzero().T
+        li, pj = li + l0, pj + p0 + n_lig
+        edges += [torch.stack([pj, li]), torch.stack([li, pj])]
+        if pocket_cutoff is not None:
+            d = torch.cdist(pocket_pos[p0:p1], pocket_pos[p0:p1]).fill_diagonal_(float("inf"))
+            pi, pk = (d <= pocket_cutoff).nonzero().T
+            edges.append(torch.stack([pi + p0 + n_lig, pk + p0 + n_lig]))
+    return torch.cat(edges, dim=1)
+
+
+class PocketEGNNDenoiser(nn.Module):
+    """Ligand denoiser conditioned on a pocket.
+
+    Args:
+        num_features: ligand atom feature channels (one-hot types + charge).
+        pocket_features: pocket atom feature channels (e.g. one-hot element + residue type + backbone).
+        hidden, layers, coords_range, norm_factor, attention: as :class:`~moldiff.nn.egnn.EGNNDenoiser`.
+        cutoff: ligand <-> pocket edge cutoff, Å. pocket_cutoff: pocket–pocket edges (None: none).
+
+    ``forward(pos (N,3), h (N,F), t (B,), batch (N,), num_graphs, pocket_pos (M,3),
+    pocket_h (M,P), pocket_batch (M,))`` returns ``(out_pos (N,3), out_h (N,F))`` for the ligand.
+    """
+
+    def __init__(self, num_features: int, pocket_features: int, hidden: int = 128, layers: int = 6,
+                 coords_range: float = 15.0, norm_factor: float = 1.0, attention: bool = True,
+                 cutoff: float = 8.0, pocket_cutoff: float | None = None) -> None:
+        super().__init__()
+        self.num_features, self.pocket_features = num_features, pocket_features
+        self.cutoff, self.pocket_cutoff = cutoff, pocket_cutoff
+        self.embed = nn.Linear(num_features + 1, hidden)
+        self.embed_pocket = nn.Linear(pocket_features + 1, hidden)
+        # edge attribute: input squared distance + one-hot of the edge kind (lig-lig, lig-pocket, pocket-pocket)
+        self.layers = nn.ModuleList(
+            EGNNLayer(hidden, 4, coords_range / layers, norm_factor, attention) for _ in range(layers)
+        )
+        self.out = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, num_features))
+
+    def forward(self, pos, h, t, batch, num_graphs, pocket_pos, pocket_h, pocket_batch):
+        n = pos.shape[0]
+        edge_index = complex_edges(pos, batch, pocket_pos, pocket_batch, self.cutoff, self.pocket_cutoff)
+        x_in = torch.cat([pos, pocket_pos.to(pos.dtype)], dim=0)
+        src, dst = edge_index
+        d2 = ((x_in[dst] - x_in[src]) ** 2).sum(-1, keepdim=True)
+        kind = (src >= n).long() + (dst >= n).long()  # 0 lig-lig, 1 lig-pocket, 2 pocket-pocket
+        edge_attr = torch.cat([d2, nn.functional.one_hot(kind, 3).to(pos.dtype)], dim=-1)
+        feat = torch.cat([
+            self.embed(torch.cat([h, t[batch].unsqueeze(-1).to(h.dtype)], dim=-1)),
+            self.embed_pocket(torch.cat([pocket_h.to(h.dtype), t[pocket_batch].unsqueeze(-1).to(h.dtype)], dim=-1)),
+        ])
+        x = x_in
+        for layer in self.layers:
+            feat, x = layer(feat, x, edge_index, edge_attr)
+            x = torch.cat([x[:n], x_in[n:]])  # pocket atoms stay where they are
+        return x[:n] - pos, self.out(feat[:n])

@@ -1,0 +1,85 @@
+"""The pocket-conditioned denoiser on a real complex: E(3) equivariance of the complex as
+a whole, fixed pocket atoms, dependence on the pocket, batch independence."""
+import pytest
+import torch
+
+from moldiff.data.complexes import LIGAND_ELEMENTS, complex_graph, find_complexes
+from moldiff.data.protein import AMINO_ACIDS, POCKET_ELEMENTS
+from moldiff.nn.pocket_egnn import PocketEGNNDenoiser, complex_edges
+from moldiff.testing import random_orthogonal
+
+POCKET_FEATURES = len(POCKET_ELEMENTS) + len(AMINO_ACIDS) + 2
+
+
+def _inputs(graphs, dtype=torch.float64):
+    lig_batch = torch.cat([torch.full((g.pos.shape[0],), k) for k, g in enumerate(graphs)])
+    pocket_batch = torch.cat([torch.full((g.pocket_pos.shape[0],), k) for k, g in enumerate(graphs)])
+    h = torch.cat([torch.nn.functional.one_hot(g.atom_type, len(LIGAND_ELEMENTS)) for g in graphs]).to(dtype)
+    h = torch.cat([h, torch.cat([g.charge for g in graphs])[:, None].to(dtype)], dim=1)
+    ph = torch.cat([torch.cat([torch.nn.functional.one_hot(g.pocket_type, len(POCKET_ELEMENTS)),
+                               torch.nn.functional.one_hot(g.pocket_residue_type, len(AMINO_ACIDS) + 1),
+                               g.pocket_backbone[:, None]], dim=1) for g in graphs]).to(dtype)
+    gen = torch.Generator().manual_seed(0)
+    pos = torch.cat([g.pos for g in graphs]).to(dtype)
+    pos = pos + 0.5 * torch.randn(pos.shape, generator=gen, dtype=dtype)  # a noisy ligand
+    t = torch.rand(len(graphs), generator=gen, dtype=dtype)
+    pocket_pos = torch.cat([g.pocket_pos for g in graphs]).to(dtype)
+    return pos, h, t, lig_batch, len(graphs), pocket_pos, ph, pocket_batch
+
+
+@pytest.fixture(scope="module")
+def graphs(shared_data):
+    entries = {e.id: e for e in find_complexes(shared_data / "smoke")}
+    return [complex_graph(entries[k], radius=8.0) for k in ("dd_1a0q", "dsbdd_3rfm")]
+
+
+def _model(pocket_cutoff=4.5):
+    torch.manual_seed(0)
+    return PocketEGNNDenoiser(len(LIGAND_ELEMENTS) + 1, POCKET_FEATURES, hidden=32, layers=3,
+                              cutoff=6.0, pocket_cutoff=pocket_cutoff).double()
+
+
+@pytest.mark.parametrize("pocket_cutoff", [None, 4.5])
+def test_complex_equivariance(graphs, pocket_cutoff):
+    model = _model(pocket_cutoff)
+    pos, h, t, batch, b, ppos, ph, pbatch = _inputs(graphs)
+    out_pos, out_h = model(pos, h, t, batch, b, ppos, ph, pbatch)
+    assert out_pos.abs().max() > 1e-4  # not trivially zero
+    for k in range(3):
+        q = random_orthogonal(generator=torch.Generator().manual_seed(k), reflection=k == 1)
+        shift = torch.tensor([10.0, -4.0, 7.0], dtype=torch.float64) * k
+        rot_pos, rot_h = model(pos @ q.T + shift, h, t, batch, b, ppos @ q.T + shift, ph, pbatch)
+        torch.testing.assert_close(rot_pos, out_pos @ q.T, atol=1e-9, rtol=1e-7)
+        torch.testing.assert_close(rot_h, out_h, atol=1e-9, rtol=1e-7)
+
+
+def test_pocket_conditions_the_output_and_batches_are_independent(graphs):
+    model = _model()
+    pos, h, t, batch, b, ppos, ph, pbatch = _inputs(graphs)
+    out_pos, out_h = model(pos, h, t, batch, b, ppos, ph, pbatch)
+    moved = ppos.clone()
+    moved[pbatch == 0] += 0.7 * torch.randn(moved[pbatch == 0].shape, dtype=moved.dtype,
+                                            generator=torch.Generator().manual_seed(1))
+    new_pos, _ = model(pos, h, t, batch, b, moved, ph, pbatch)
+    assert (new_pos[batch == 0] - out_pos[batch == 0]).abs().max() > 1e-6  # complex 0 sees its pocket
+    torch.testing.assert_close(new_pos[batch == 1], out_pos[batch == 1])  # complex 1 does not
+    one, pone = batch == 1, pbatch == 1
+    alone, _ = model(pos[one], h[one], t[1:], batch[one] - 1, 1, ppos[pone], ph[pone], pbatch[pone] - 1)
+    torch.testing.assert_close(alone, out_pos[batch == 1], atol=1e-9, rtol=1e-7)
+
+
+def test_complex_edges_respect_cutoffs_and_complexes(graphs):
+    pos, _, _, batch, _, ppos, _, pbatch = _inputs(graphs)
+    edges = complex_edges(pos, batch, ppos, pbatch, cutoff=5.0, pocket_cutoff=3.0)
+    x = torch.cat([pos, ppos])
+    graph_of = torch.cat([batch, pbatch])
+    src, dst = edges
+    assert (graph_of[src] == graph_of[dst]).all()
+    d = (x[src] - x[dst]).norm(dim=1)
+    n = len(pos)
+    lp = (src < n) != (dst < n)
+    pp = (src >= n) & (dst >= n)
+    assert lp.any() and pp.any() and (d[lp] <= 5.0).all() and (d[pp] <= 3.0).all()
+    ll = (src < n) & (dst < n)
+    sizes = torch.bincount(batch)
+    assert int(ll.sum()) == int((sizes * (sizes - 1)).sum())
