@@ -29,6 +29,8 @@ def sample_molecules(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     callback=None,
+    context: dict | None = None,
+    offset: torch.Tensor | None = None,
 ) -> list[Mol3D | None]:
     """Generate one batch of molecules.
 
@@ -38,6 +40,10 @@ def sample_molecules(
         steps: sampler steps; sampler: ``"ddpm"`` or ``"ddim"``.
         generator: seeds the initial noise and every sampling step (on ``device``).
         callback: ``callback(i, t, z, x0_pred)`` per step, ``z`` packed as ``[pos | h]``.
+        context: pocket-conditioned sampling: extra denoiser kwargs (``pocket_pos``,
+            ``pocket_h``, ``pocket_batch``, in a frame centred on each pocket); the ligand
+            positions are then not CoM-free. offset: (B, 3) added to each molecule's
+            final positions (the pocket centres, back to the protein frame).
 
     Returns:
         B :class:`Mol3D` records (positions in Å, CoM at the origin, no bonds yet);
@@ -47,10 +53,13 @@ def sample_molecules(
     num_atoms = num_atoms.to(device)
     b = len(num_atoms)
     batch = torch.repeat_interleave(torch.arange(b, device=device), num_atoms)
-    noise = MolecularNoise(batch, b)
+    com_free = context is None
+    noise = MolecularNoise(batch, b, com_free=com_free)
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
-    eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b)
+    eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context)
     z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback)
+    if offset is not None:
+        z = torch.cat([z[:, :3] + offset.to(device=device, dtype=z.dtype)[batch], z[:, 3:]], dim=1)
     atom_type, charge = codec.decode(z[:, 3:])
     out: list[Mol3D | None] = []
     bad = 0

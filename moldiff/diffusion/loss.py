@@ -20,6 +20,8 @@ def diffusion_loss(
     parameterization: str = "eps",
     t: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    com_free: bool = True,
+    context: dict | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Simple (unweighted) denoising loss, EDM's L2 objective for continuous time.
 
@@ -29,6 +31,9 @@ def diffusion_loss(
         batch: (N,). num_graphs: B.
         parameterization: ``"eps"``, ``"x0"`` or ``"v"``.
         t: optional (B,) times in [0, 1]; uniform if omitted.
+        com_free: position noise on the zero-CoM subspace (free molecules); ``False`` for
+            a ligand in a fixed pocket frame, where the centre of mass is learned too.
+        context: extra keyword arguments for the denoiser (e.g. the pocket).
 
     Returns:
         The scalar loss (per-graph mean squared error over atoms and channels, averaged
@@ -39,9 +44,12 @@ def diffusion_loss(
         t = torch.rand(num_graphs, generator=generator, dtype=dtype, device=device)
     alpha = schedule.alpha(t).to(dtype)[batch].unsqueeze(-1)
     sigma = schedule.sigma(t).to(dtype)[batch].unsqueeze(-1)
-    eps_pos = remove_mean(torch.randn(pos.shape, generator=generator, dtype=dtype, device=device), batch, num_graphs)
+    eps_pos = torch.randn(pos.shape, generator=generator, dtype=dtype, device=device)
+    if com_free:
+        eps_pos = remove_mean(eps_pos, batch, num_graphs)
     eps_h = torch.randn(h.shape, generator=generator, dtype=dtype, device=device)
-    out_pos, out_h = denoiser(alpha * pos + sigma * eps_pos, alpha * h + sigma * eps_h, t, batch, num_graphs)
+    out_pos, out_h = denoiser(alpha * pos + sigma * eps_pos, alpha * h + sigma * eps_h, t, batch, num_graphs,
+                              **(context or {}))
     err_pos = ((out_pos - target_for(parameterization, pos, eps_pos, alpha, sigma)) ** 2).sum(-1)
     err_h = ((out_h - target_for(parameterization, h, eps_h, alpha, sigma)) ** 2).sum(-1)
     dims = pos.shape[1] + h.shape[1]

@@ -53,27 +53,35 @@ class MolecularEps:
         schedule: the noise schedule.
         parameterization: what the network predicts.
         batch: (N,) graph index; num_graphs: B.
+        com_free: project the position noise onto the zero-CoM subspace (free molecules;
+            ``False`` for a ligand in a fixed pocket frame). context: extra denoiser kwargs.
     """
 
-    def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int):
+    def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int,
+                 *, com_free: bool = True, context: dict | None = None):
         self.denoiser, self.schedule, self.parameterization = denoiser, schedule, parameterization
         self.batch, self.num_graphs = batch, num_graphs
+        self.com_free, self.context = com_free, context or {}
 
     def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         tb = t.expand(self.num_graphs).to(z.dtype)
-        out_pos, out_h = self.denoiser(z[:, :3], z[:, 3:], tb, self.batch, self.num_graphs)
+        out_pos, out_h = self.denoiser(z[:, :3], z[:, 3:], tb, self.batch, self.num_graphs, **self.context)
         out = torch.cat([out_pos, out_h], dim=-1)
         eps = output_to_eps(out, z, self.schedule.alpha(t).to(z.dtype), self.schedule.sigma(t).to(z.dtype),
                             self.parameterization)
+        if not self.com_free:
+            return eps
         return torch.cat([remove_mean(eps[:, :3], self.batch, self.num_graphs), eps[:, 3:]], dim=-1)
 
 
 class MolecularNoise:
-    """``noise_fn(z, generator)``: CoM-free Gaussian on the position columns, plain on the rest."""
+    """``noise_fn(z, generator)``: Gaussian, CoM-free on the position columns if ``com_free``."""
 
-    def __init__(self, batch: torch.Tensor, num_graphs: int):
-        self.batch, self.num_graphs = batch, num_graphs
+    def __init__(self, batch: torch.Tensor, num_graphs: int, *, com_free: bool = True):
+        self.batch, self.num_graphs, self.com_free = batch, num_graphs, com_free
 
     def __call__(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
+        if not self.com_free:
+            return eps
         return torch.cat([remove_mean(eps[:, :3], self.batch, self.num_graphs), eps[:, 3:]], dim=-1)

@@ -54,7 +54,10 @@ class PocketEGNNDenoiser(nn.Module):
     Args:
         num_features: ligand atom feature channels (one-hot types + charge).
         pocket_features: pocket atom feature channels (e.g. one-hot element + residue type + backbone).
-        hidden, layers, coords_range, norm_factor, attention: as :class:`~moldiff.nn.egnn.EGNNDenoiser`.
+        hidden, layers, coords_range, attention: as :class:`~moldiff.nn.egnn.EGNNDenoiser`.
+        norm_factor: aggregation divisor. A ligand atom has hundreds of pocket neighbours,
+            so summed coordinate steps need a large divisor (DiffSBDD uses 100); with
+            EDM's 1 an untrained model throws atoms hundreds of Å away.
         cutoff: ligand <-> pocket edge cutoff, Å. pocket_cutoff: pocket–pocket edges (None: none).
 
     ``forward(pos (N,3), h (N,F), t (B,), batch (N,), num_graphs, pocket_pos (M,3),
@@ -62,7 +65,7 @@ class PocketEGNNDenoiser(nn.Module):
     """
 
     def __init__(self, num_features: int, pocket_features: int, hidden: int = 128, layers: int = 6,
-                 coords_range: float = 15.0, norm_factor: float = 1.0, attention: bool = True,
+                 coords_range: float = 15.0, norm_factor: float = 100.0, attention: bool = True,
                  cutoff: float = 8.0, pocket_cutoff: float | None = None) -> None:
         super().__init__()
         self.num_features, self.pocket_features = num_features, pocket_features
