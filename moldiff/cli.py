@@ -48,8 +48,20 @@ def format_table(metrics: dict, published: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def _check_plot_dir(path: Path) -> None:
+    """Fail fast when figures cannot be written to ``path`` or matplotlib is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError("--plots needs matplotlib: pip install 'moldiff[notebooks]'")
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path}: --plots must name a folder, not a file")
+    check_writable(path / "metrics.png" if path.is_dir() else path)
+
+
 # --- commands -------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from moldiff.chem.molecule import from_rdkit
     from moldiff.chem.sdf import read_sdf
     from moldiff.chem.tables import SUPPORTED_ELEMENTS
     from moldiff.config import EvaluateConfig, from_dict, load_config
@@ -60,6 +72,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = from_dict(EvaluateConfig, {**vars(cfg), **given}, where="command line")
     if args.json:
         check_writable(Path(args.json))
+    if args.plots:
+        _check_plot_dir(Path(args.plots))
     records = read_sdf(args.file, strict=cfg.strict, allowed_elements=SUPPORTED_ELEMENTS)
     reference = reference_smiles(cfg.reference, progress=not args.quiet) if cfg.reference else None
     metrics = evaluate(
@@ -71,6 +85,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if records.errors:
         print(f"{len(records.errors)} malformed record(s) counted as invalid: "
               + ", ".join(str(k) for k, _ in records.errors[:10]) + (" ..." if len(records.errors) > 10 else ""))
+    if args.plots:
+        from moldiff.metrics.geometry import with_bonds
+        from moldiff.viz.report import reference_molecules, write_evaluation_plots
+
+        mols = ([m for m in records.mols if m is not None] if cfg.bonds == "file" else
+                with_bonds((from_rdkit(m, with_bonds=False) for m in records.mols if m is not None), cfg.bonds))
+        written = write_evaluation_plots(mols, args.plots, metrics=metrics, published=published,
+                                         reference=reference_molecules(cfg.reference, bonds=cfg.bonds))
+        print(f"wrote {len(written)} figures to {args.plots}")
     if args.json:
         out = {
             **metrics,
@@ -219,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--strict", action="store_const", const=True, default=None,
                     help="fail on the first malformed record instead of counting it as invalid")
     ev.add_argument("--json", help="also write the metrics to this JSON file")
+    ev.add_argument("--plots", help="write figures (metrics, atom counts, elements, bond lengths/angles, torsions; "
+                    "against QM9 training molecules with --reference qm9) as PNG into this folder")
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", parents=[common], help="train a diffusion model from a YAML config")

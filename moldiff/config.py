@@ -79,6 +79,11 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
             raise InputError(f"{where}: {key}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "4e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{where}: {key}: expected a number, got {value!r}")
         return float(value)
@@ -287,6 +292,7 @@ class TrainerConfig:
     limit_val_batches: float | int = 1.0
     checkpoint_every_n_steps: int | None = option(None, min=1)
     resume: bool = True
+    init_from: str | None = option(None, help="start a new run from these (EMA) weights; fresh optimiser")
     seed: int = 0
     compile: bool = False
     tensorboard: bool = True

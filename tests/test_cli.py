@@ -38,15 +38,24 @@ def qm9_sdf(tmp_path_factory):
 
 def test_evaluate_end_to_end(qm9_sdf, tmp_path):
     out = tmp_path / "metrics.json"
-    proc = run("evaluate", str(qm9_sdf), "--reference", "qm9", "--json", str(out), "-q")
+    plots = tmp_path / "plots"
+    proc = run("evaluate", str(qm9_sdf), "--reference", "qm9", "--json", str(out), "--plots", str(plots), "-q")
     assert proc.returncode == 0, proc.stderr
     assert "mol_stability" in proc.stdout and "QM9 data (published)" in proc.stdout
+    assert f"wrote 6 figures to {plots}" in proc.stdout
+    names = {"metrics", "atom_counts", "elements", "bond_lengths", "bond_angles", "torsions"}
+    assert {p.stem for p in plots.glob("*.png")} == names
     metrics = json.loads(out.read_text())
     assert metrics["n"] == 200
     for key in KEYS[1:]:
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["mol_stability"] > 0.9 and metrics["validity"] > 0.9 and metrics["novelty"] > 0.95
     assert metrics["bonds"] == "table" and metrics["malformed_records"] == []
+
+
+def test_evaluate_plots_argument_must_be_a_folder(qm9_sdf, tmp_path):
+    proc = run("evaluate", str(qm9_sdf), "--plots", str(qm9_sdf))
+    assert_user_error(proc, "--plots must name a folder")
 
 
 def test_evaluate_with_file_bonds_and_config(qm9_sdf, tmp_path):

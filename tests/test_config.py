@@ -76,6 +76,8 @@ def test_data_config_builds_a_datamodule():
 def test_nested_values_and_overrides():
     cfg = from_dict(Outer, {"inner": {"width": 4}, "lr": 1, "layers": [3]})
     assert cfg.inner.width == 4 and cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.layers == [3]
+    # YAML 1.1 reads 4e-4 (no dot) as a string; a float field still takes it
+    assert from_dict(Outer, parse_overrides(["lr=4e-4"])).lr == 4e-4
     assert parse_overrides(["inner.width=16", "name=abc", "limit=null"]) == {
         "inner": {"width": 16},
         "name": "abc",

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 import moldiff
@@ -89,6 +90,28 @@ def test_export_keeps_exactly_what_sampling_needs(tiny_run, tmp_path):
     assert exported.info()["training"]["global_step"] == meta["training"]["global_step"]
     proc = _cli("model", "export", str(tmp_path / "model.pt"), "-o", str(tmp_path / "no" / "x.pt"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_init_from_starts_a_new_run_with_trained_weights(tiny_run, tmp_path):
+    _, last = tiny_run
+    out = tmp_path / "finetune"
+    cfg = load_config(TINY, TrainConfig, [f"trainer.output_dir={out}", "trainer.max_epochs=1",
+                                          f"trainer.init_from={last}", "diffusion.parameterization=v"])
+    seen = {}
+
+    class Spy(pl.Callback):
+        def on_train_start(self, trainer, module):
+            seen["weights"] = {k: v.clone() for k, v in module.denoiser.state_dict().items()}
+            seen["step"] = trainer.global_step
+
+    train(cfg, callbacks=[Spy()])
+    source = load(last).denoiser.state_dict()
+    assert seen["step"] == 0 and all(torch.equal(seen["weights"][k], source[k]) for k in source)
+    assert load(out / "checkpoints" / "last.ckpt").parameterization == "v"
+    bad = load_config(TINY, TrainConfig, [f"trainer.output_dir={tmp_path / 'bad'}", "model.hidden=24",
+                                          f"trainer.init_from={last}"])
+    with pytest.raises(InputError, match="weights do not fit this model"):
+        train(bad)
 
 
 def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run):

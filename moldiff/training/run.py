@@ -44,6 +44,24 @@ def last_checkpoint(out: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def init_weights(module, path: str | Path) -> None:
+    """Copy the EMA weights of a moldiff checkpoint into ``module`` (network and EMA).
+
+    For fine-tuning or changing the recipe (e.g. the parameterisation) of a trained model;
+    the optimiser, schedule and step counter start fresh.
+    """
+    from moldiff.api import EMA_PREFIX, _read_checkpoint
+
+    state = _read_checkpoint(Path(path))["state_dict"]
+    weights = {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
+    try:
+        module.denoiser.load_state_dict(weights)
+        module.ema.module.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise InputError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0]})") from exc
+    # the EMA restarts (with its warm-up) from these weights: the new recipe may change what they mean
+
+
 def _trainer(cfg: TrainConfig, out: Path, callbacks: list):
     import pytorch_lightning as pl
 
@@ -106,5 +124,8 @@ def train(cfg: TrainConfig, *, callbacks=()) -> Path:
     resume = last_checkpoint(out) if t.resume else None
     if resume is not None:
         log.info("resuming from %s", resume)
+    elif t.init_from:
+        init_weights(module, t.init_from)
+        log.info("initialised the weights from %s", t.init_from)
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
     return ckpt_dir / "last.ckpt"
