@@ -145,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, TrainConfig, args.overrides)
     try:
-        last = train(cfg)
+        last = train(cfg, progress=not args.quiet)
     except InputError as exc:
         raise InputError(f"{args.config}: {exc}") from exc
     print(f"training finished; last checkpoint: {last}")

@@ -146,6 +146,7 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
     run = tmp_path / "run"
     proc = _cli("train", str(TINY), f"trainer.output_dir={run}", "trainer.max_epochs=1", "-q")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Epoch 0" not in proc.stderr  # -q hides Lightning's progress bar
     ckpt = run / "checkpoints" / "last.ckpt"
     out = tmp_path / "samples.sdf"
     proc = _cli("sample", "--checkpoint", str(ckpt), "-n", "6", "--steps", "5", "--seed", "1", "-o", str(out), "-q")

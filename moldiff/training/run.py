@@ -62,7 +62,7 @@ def init_weights(module, path: str | Path) -> None:
     # the EMA restarts (with its warm-up) from these weights: the new recipe may change what they mean
 
 
-def _trainer(cfg: TrainConfig, out: Path, callbacks: list):
+def _trainer(cfg: TrainConfig, out: Path, callbacks: list, progress: bool = True):
     import pytorch_lightning as pl
 
     t = cfg.trainer
@@ -83,11 +83,13 @@ def _trainer(cfg: TrainConfig, out: Path, callbacks: list):
         logger=_loggers(cfg, out),
         callbacks=callbacks,
         enable_model_summary=False,
+        enable_progress_bar=progress,
     )
 
 
-def train(cfg: TrainConfig, *, callbacks=()) -> Path:
-    """Train, checkpointing into ``cfg.trainer.output_dir``; resumes from ``last.ckpt``.
+def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
+    """Train, checkpointing into ``cfg.trainer.output_dir``; resumes from ``last.ckpt``
+    (or starts from ``trainer.init_from``'s weights). ``progress``: Lightning's progress bar.
 
     Returns the path of the last checkpoint.
     """
@@ -116,7 +118,7 @@ def train(cfg: TrainConfig, *, callbacks=()) -> Path:
                                        out_dir=out / "samples")
     t = cfg.trainer
     try:
-        trainer = _trainer(cfg, out, [best, last, sample_cb, *callbacks])
+        trainer = _trainer(cfg, out, [best, last, sample_cb, *callbacks], progress)
     except MisconfigurationException as exc:  # e.g. accelerator: gpu on a machine without one
         raise InputError(f"trainer settings: {exc}") from exc
     if trainer.is_global_zero:
