@@ -38,6 +38,8 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.sdf_dir:
+        Path(args.sdf_dir).mkdir(parents=True, exist_ok=True)
     model = load(args.model, device=args.device)
     reference = None if args.no_novelty else reference_smiles("qm9", progress=False)
     rows = []
