@@ -80,7 +80,9 @@ def test_export_keeps_exactly_what_sampling_needs(tiny_run, tmp_path):
     _, last = tiny_run
     out = tmp_path / "model.pt"
     meta = moldiff.api.export_model(last, out)
-    assert meta["training"]["epoch"] == 1 and meta["training"]["source"] == "last.ckpt"
+    stored = torch.load(last, weights_only=False)
+    assert meta["training"]["epoch"] == stored["epoch"] and meta["training"]["source"] == "last.ckpt"
+    assert meta["training"]["global_step"] == stored["global_step"]
     assert out.stat().st_size < 0.6 * last.stat().st_size  # no optimiser state, no raw weights
     state = torch.load(out, weights_only=False)["state_dict"]
     assert all(k.startswith("ema.module.") for k in state if k != "num_atoms_hist")
