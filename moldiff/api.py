@@ -151,6 +151,11 @@ def _read_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def ema_weights(state: dict) -> dict:
+    """The EMA network's weights of a checkpoint state dict, with the ``ema.module.`` prefix removed."""
+    return {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
+
+
 def resolve_model(path: str | Path | None) -> tuple[Path, dict]:
     """``None`` or a shipped model's name -> (its file, its card); a path -> (path, {})."""
     from moldiff import pretrained
@@ -186,9 +191,8 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     elements = tuple(meta["elements"])
     codec = build_codec(cfg.diffusion, len(elements))
     denoiser = build_denoiser(cfg.model, codec.num_features)
-    weights = {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
     try:
-        denoiser.load_state_dict(weights)
+        denoiser.load_state_dict(ema_weights(state))
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not match the stored config ({str(exc).splitlines()[0]})") from exc
     if "num_atoms_hist" not in state:
@@ -214,7 +218,7 @@ def export_model(checkpoint: str | Path, output: str | Path) -> dict:
     checkpoint, output = Path(checkpoint), Path(output)
     ckpt = _read_checkpoint(checkpoint)
     state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(EMA_PREFIX) or k == "num_atoms_hist"}
-    if not any(k.startswith(EMA_PREFIX) for k in state):
+    if not ema_weights(state):
         raise InputError(f"{checkpoint}: checkpoint has no EMA weights to export")
     meta = dict(ckpt["moldiff"])
     meta.setdefault("training", {"epoch": ckpt.get("epoch"), "global_step": ckpt.get("global_step"),

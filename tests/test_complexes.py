@@ -74,3 +74,21 @@ def test_dataset_featurises_caches_and_records_skips(tmp_path, shared_data, monk
     assert torch.equal(again[1].pocket_pos, ds[1].pocket_pos) and again.skipped == ds.skipped
     with_h = ComplexDataset(root, hydrogens=True, progress=False, cache=False)
     assert with_h[0].pocket_pos.shape[0] > g.pocket_pos.shape[0]  # the smoke proteins carry hydrogens
+
+
+def test_fep_folder_reads_shared_files_once_with_the_same_graphs(tmp_path, shared_data, monkeypatch):
+    import moldiff.data.protein as protein_module
+
+    monkeypatch.setenv("MOLDIFF_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(shared_data / "fep_benchmark" / "charge_annhil__cdk2", tmp_path / "fep" / "charge_annhil__cdk2")
+    entries = find_complexes(tmp_path / "fep")
+    assert len(entries) == 4
+    reads = []
+    original = protein_module.read_protein
+    monkeypatch.setattr(protein_module, "read_protein", lambda *a, **k: reads.append(a) or original(*a, **k))
+    ds = ComplexDataset(tmp_path / "fep", progress=False, cache=False)
+    assert len(reads) == 1 and len(ds) == 4
+    for entry, graph in zip(entries, ds):
+        alone = complex_graph(entry)
+        assert torch.equal(alone.pos, graph.pos) and torch.equal(alone.pocket_pos, graph.pocket_pos)
+        assert torch.equal(alone.atom_type, graph.atom_type)

@@ -126,14 +126,24 @@ def split_by_target(entries: list[ComplexEntry], fractions=(0.8, 0.1, 0.1), seed
     return out
 
 
+def structure_file(entry: ComplexEntry) -> Path:
+    """The protein file a complex's pocket is cut from (CrossDocked ships only the pocket)."""
+    return entry.pocket if entry.layout == "crossdocked" else entry.protein
+
+
 def complex_graph(entry: ComplexEntry, *, radius: float = 10.0, hydrogens: bool = False,
-                  elements=LIGAND_ELEMENTS):
+                  elements=LIGAND_ELEMENTS, protein=None, ligand_records=None):
     """One complex as a PyG ``Data``.
 
     Ligand: ``pos`` (N, 3) float32 Å, ``atom_type`` (index into ``elements``), ``charge``.
     Pocket (residues with any atom within ``radius`` Å of the ligand): ``pocket_pos``,
     ``pocket_type`` (:data:`~moldiff.data.protein.POCKET_ELEMENTS`), ``pocket_residue_type``,
     ``pocket_backbone``. Coordinates stay in the protein's frame.
+
+    ``protein`` / ``ligand_records``: the already-read protein (:func:`read_protein` of
+    :func:`structure_file`) and, for multi-record entries, ligand file
+    (``read_ligand(..., all_records=True)``), so complexes sharing files (the FEP layout:
+    one protein, many ligands) read them once.
 
     Raises:
         InputError: unreadable files, an unsupported ligand element, an empty pocket.
@@ -147,7 +157,8 @@ def complex_graph(entry: ComplexEntry, *, radius: float = 10.0, hydrogens: bool 
     if entry.record is None:
         ligand = read_ligand(entry.ligand, hydrogens="keep" if hydrogens else "remove")
     else:
-        records = read_ligand(entry.ligand, hydrogens="keep" if hydrogens else "remove", all_records=True)
+        records = ligand_records if ligand_records is not None else read_ligand(
+            entry.ligand, hydrogens="keep" if hydrogens else "remove", all_records=True)
         if entry.record >= len(records):
             raise InputError(f"{entry.ligand}: record {entry.record + 1} is not a readable molecule")
         ligand = records[entry.record]
@@ -156,7 +167,8 @@ def complex_graph(entry: ComplexEntry, *, radius: float = 10.0, hydrogens: bool 
     allowed = [e for e in elements if hydrogens or e != "H"]
     check_elements(ligand, allowed, str(entry.ligand))
     lig_pos = ligand.GetConformer().GetPositions()
-    protein = read_protein(entry.pocket if entry.layout == "crossdocked" else entry.protein, hydrogens=hydrogens)
+    if protein is None:
+        protein = read_protein(structure_file(entry), hydrogens=hydrogens)
     pocket = pocket_graph(select_pocket(protein, ligand_pos=lig_pos, radius=radius))
     lookup = {e: k for k, e in enumerate(elements)}
     return Data(
@@ -209,9 +221,25 @@ class ComplexDataset:
             from tqdm.auto import tqdm
 
             rows = tqdm(entries, desc=f"featurising {self.root.name}", unit="complex")
+        from moldiff.chem.ligand import read_ligand
+        from moldiff.data.protein import read_protein
+
+        last: dict = {}  # one slot per kind: FEP folders share a protein and an SDF, read them once
+
+        def once(kind, key, read):
+            if last.get(kind, (None,))[0] != key:
+                last[kind] = (key, read())  # a failing read raises and caches nothing
+            return last[kind][1]
+
         for entry in rows:
             try:
-                graphs.append(complex_graph(entry, radius=radius, hydrogens=hydrogens))
+                kwargs = {}
+                if entry.record is not None:
+                    kwargs["protein"] = once("protein", structure_file(entry),
+                                             lambda: read_protein(structure_file(entry), hydrogens=hydrogens))
+                    kwargs["ligand_records"] = once("ligands", entry.ligand, lambda: read_ligand(
+                        entry.ligand, hydrogens="keep" if hydrogens else "remove", all_records=True))
+                graphs.append(complex_graph(entry, radius=radius, hydrogens=hydrogens, **kwargs))
                 used.append(entry)
             except InputError as exc:
                 skipped.append((entry.id, str(exc)))

@@ -45,6 +45,13 @@ def target_for(parameterization: str, x0: torch.Tensor, eps: torch.Tensor, alpha
     raise ValueError(f"unknown parameterization {parameterization!r}; choose one of {PARAMETERIZATIONS}")
 
 
+def _project(z: torch.Tensor, batch: torch.Tensor, num_graphs: int, com_free: bool) -> torch.Tensor:
+    """Packed ``[pos | h]`` with the position columns moved onto the zero-CoM subspace if ``com_free``."""
+    if not com_free:
+        return z
+    return torch.cat([remove_mean(z[:, :3], batch, num_graphs), z[:, 3:]], dim=-1)
+
+
 class MolecularEps:
     """``eps_fn(z, t)`` over packed molecular states ``z = [pos (3) | h (F)]`` of shape (N, 3 + F).
 
@@ -69,9 +76,7 @@ class MolecularEps:
         out = torch.cat([out_pos, out_h], dim=-1)
         eps = output_to_eps(out, z, self.schedule.alpha(t).to(z.dtype), self.schedule.sigma(t).to(z.dtype),
                             self.parameterization)
-        if not self.com_free:
-            return eps
-        return torch.cat([remove_mean(eps[:, :3], self.batch, self.num_graphs), eps[:, 3:]], dim=-1)
+        return _project(eps, self.batch, self.num_graphs, self.com_free)
 
 
 class MolecularNoise:
@@ -82,6 +87,4 @@ class MolecularNoise:
 
     def __call__(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         eps = torch.randn(z.shape, generator=generator, dtype=z.dtype, device=z.device)
-        if not self.com_free:
-            return eps
-        return torch.cat([remove_mean(eps[:, :3], self.batch, self.num_graphs), eps[:, 3:]], dim=-1)
+        return _project(eps, self.batch, self.num_graphs, self.com_free)

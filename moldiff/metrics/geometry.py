@@ -18,12 +18,15 @@ def _key(symbols) -> str:
     return min(fwd, rev)
 
 
+def _with_conformer(mols):
+    """The molecules that have a conformer (``None`` records and 2D molecules skipped)."""
+    return (m for m in mols if m is not None and m.GetNumConformers() > 0)
+
+
 def bond_lengths(mols) -> dict[str, np.ndarray]:
     """Bond lengths (Å) per element pair over all molecules."""
     out = defaultdict(list)
-    for mol in mols:
-        if mol is None or mol.GetNumConformers() == 0:
-            continue
+    for mol in _with_conformer(mols):
         pos = mol.GetConformer().GetPositions()
         for b in mol.GetBonds():
             i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
@@ -35,9 +38,7 @@ def bond_lengths(mols) -> dict[str, np.ndarray]:
 def bond_angles(mols) -> dict[str, np.ndarray]:
     """Bond angles (degrees) per element triple (the middle one is the vertex)."""
     out = defaultdict(list)
-    for mol in mols:
-        if mol is None or mol.GetNumConformers() == 0:
-            continue
+    for mol in _with_conformer(mols):
         pos = mol.GetConformer().GetPositions()
         for atom in mol.GetAtoms():
             j = atom.GetIdx()
@@ -57,9 +58,7 @@ def torsions(mols) -> dict[str, np.ndarray]:
     from rdkit.Chem import rdMolTransforms
 
     out = defaultdict(list)
-    for mol in mols:
-        if mol is None or mol.GetNumConformers() == 0:
-            continue
+    for mol in _with_conformer(mols):
         conf = mol.GetConformer()
         for bond in mol.GetBonds():
             j, k = bond.GetBeginAtom(), bond.GetEndAtom()

@@ -50,10 +50,9 @@ def init_weights(module, path: str | Path) -> None:
     For fine-tuning or changing the recipe (e.g. the parameterisation) of a trained model;
     the optimiser, schedule and step counter start fresh.
     """
-    from moldiff.api import EMA_PREFIX, _read_checkpoint
+    from moldiff.api import _read_checkpoint, ema_weights
 
-    state = _read_checkpoint(Path(path))["state_dict"]
-    weights = {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
+    weights = ema_weights(_read_checkpoint(Path(path))["state_dict"])
     try:
         module.denoiser.load_state_dict(weights)
         module.ema.module.load_state_dict(weights)
