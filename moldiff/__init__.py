@@ -24,3 +24,19 @@ def load(path=None, device="cpu"):
 
 
 __all__.append("load")
+
+
+def design(protein, *, model="pocket", device="cpu", **kwargs):
+    """Design ligands for a protein pocket with the shipped pocket model (or ``model``:
+    a name or checkpoint path). Keyword arguments as :meth:`moldiff.api.PocketModel.design`:
+    ``ligand=`` / ``center=`` / ``box=``, ``n``, ``num_atoms``, ``steps``, ``seed`` ...
+    Returns RDKit molecules with hydrogens in the protein's frame (``None``: not assembled)."""
+    from moldiff.api import PocketModel, load as _load
+
+    loaded = model if isinstance(model, PocketModel) else _load(model, device=device)
+    if not isinstance(loaded, PocketModel):
+        raise InputError(f"{model}: not a pocket model (it generates free molecules); use moldiff.load(...).sample")
+    return loaded.design(protein, **kwargs)
+
+
+__all__.append("design")

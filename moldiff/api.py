@@ -133,6 +133,105 @@ class MolDiffModel:
         }
 
 
+class PocketModel:
+    """A trained pocket-conditioned model: designs ligands inside a protein pocket.
+
+        >>> model = moldiff.load("pocket")
+        >>> mols = model.design("P.pdb", ligand="ref.sdf", n=10, seed=0)   # RDKit, protein frame
+
+    Heavy atoms are generated (ligand size drawn given the pocket size, or fixed), then
+    bonds, charges and hydrogens are assigned from the geometry
+    (:func:`~moldiff.chem.assemble.assemble_ligand`).
+    """
+
+    def __init__(self, denoiser, schedule, codec, elements, num_atoms_hist, size_pairs, *,
+                 parameterization: str = "eps", default_steps: int = 100, radius: float = 10.0,
+                 config: dict | None = None, card: dict | None = None) -> None:
+        self.denoiser = denoiser.eval()
+        self.schedule, self.codec = schedule, codec
+        self.elements = tuple(elements)
+        self.num_atoms_hist = np.asarray(num_atoms_hist, dtype=np.int64)
+        self.size_pairs = torch.as_tensor(size_pairs, dtype=torch.long)
+        self.parameterization, self.default_steps, self.radius = parameterization, default_steps, radius
+        self.config, self.card = config or {}, card or {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def pocket(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None):
+        """The binding site: ``(pocket Protein, pocket graph)``. ``protein``: a PDB/mmCIF path or
+        a :class:`~moldiff.data.protein.Protein`; the site from exactly one of ``ligand``
+        (path/RDKit molecule with 3D coordinates), ``center`` (x, y, z) or ``box`` (centre, size)."""
+        from moldiff.chem.ligand import read_ligand
+        from moldiff.data.protein import Protein, pocket_graph, read_protein, select_pocket
+
+        prot = protein if isinstance(protein, Protein) else read_protein(protein)
+        ligand_pos = None
+        if ligand is not None:
+            mol = ligand if hasattr(ligand, "GetConformer") else read_ligand(ligand, hydrogens="remove")
+            if mol.GetNumConformers() == 0:
+                raise InputError(f"{ligand}: the reference ligand has no 3D coordinates (a SMILES cannot define a site)")
+            ligand_pos = mol.GetConformer().GetPositions()
+        site = select_pocket(prot, ligand_pos=ligand_pos, center=center, box=box,
+                             radius=self.radius if radius is None else radius)
+        return site, pocket_graph(site)
+
+    def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
+                     num_atoms: int | None = None, steps: int | None = None, sampler: str = "ddpm",
+                     seed: int | None = None, batch_size: int = 16, progress: bool = False):
+        """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame)."""
+        from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
+
+        steps = self.default_steps if steps is None else steps
+        for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
+            if value <= 0:
+                raise InputError(f"{name} must be positive, got {value}")
+        if num_atoms is not None and not 2 <= num_atoms <= 150:
+            raise InputError(f"num_atoms must be between 2 and 150, got {num_atoms}")
+        if sampler not in ("ddpm", "ddim"):
+            raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+        _, graph = self.pocket(protein, ligand=ligand, center=center, box=box, radius=radius)
+        seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
+        gen_sizes = torch.Generator().manual_seed(seed)
+        sizes = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None else
+                 sample_ligand_sizes(self.size_pairs, len(graph.pos), n, self.num_atoms_hist, generator=gen_sizes))
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        chunks = sizes.split(batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc="designing", unit="batch")
+        out = []
+        for chunk in chunks:
+            out.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
+                                        pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
+                                        parameterization=self.parameterization, generator=gen))
+        return out
+
+    def design(self, protein, **kwargs):
+        """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
+        protein's frame; ``None`` where no consistent molecule could be assembled. Keyword
+        arguments as :meth:`design_mol3d`."""
+        from moldiff.chem.assemble import assemble_ligand
+
+        out = []
+        for k, m in enumerate(self.design_mol3d(protein, **kwargs)):
+            mol = None if m is None else assemble_ligand(m)
+            if mol is not None:
+                mol.SetProp("_Name", f"moldiff_design_{k}")
+                mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)
+            out.append(mol)
+        return out
+
+    def info(self) -> dict:
+        return {**self.card, "task": "pocket", "elements": list(self.elements),
+                "parameters": sum(p.numel() for p in self.denoiser.parameters()),
+                "parameterization": self.parameterization, "default_steps": self.default_steps,
+                "pocket_radius": self.radius, "training_complexes": int(self.size_pairs.shape[1]),
+                "config": self.config}
+
+
 def _read_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint file")
@@ -166,7 +265,7 @@ def resolve_model(path: str | Path | None) -> tuple[Path, dict]:
     return Path(path), {}
 
 
-def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> MolDiffModel:
+def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> MolDiffModel | PocketModel:
     """Load a trained model: the shipped QM9 model (``path=None`` or ``"qm9"``), a training
     checkpoint (``last.ckpt`` / ``best.ckpt``: its EMA weights) or an exported model file.
 
@@ -198,11 +297,16 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     if "num_atoms_hist" not in state:
         raise InputError(f"{path}: checkpoint has no atom-count histogram")
     sampling = cfg.sampling
+    card = {**card, "file": str(path), "training": {**card.get("training", {}), **meta.get("training", {})}}
+    if meta.get("task", "molecules") == "pocket":
+        model = PocketModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
+                            state.get("size_pairs", torch.zeros(2, 0)), parameterization=cfg.diffusion.parameterization,
+                            default_steps=sampling.steps, radius=cfg.data.radius, config=meta["config"], card=card)
+        model.denoiser.to(device)
+        return model
     model = MolDiffModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                          parameterization=cfg.diffusion.parameterization, default_steps=sampling.steps,
-                         default_sampler=sampling.sampler, config=meta["config"],
-                         card={**card, "file": str(path),
-                               "training": {**card.get("training", {}), **meta.get("training", {})}})
+                         default_sampler=sampling.sampler, config=meta["config"], card=card)
     model.denoiser.to(device)
     return model
 
@@ -217,7 +321,8 @@ def export_model(checkpoint: str | Path, output: str | Path) -> dict:
 
     checkpoint, output = Path(checkpoint), Path(output)
     ckpt = _read_checkpoint(checkpoint)
-    state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(EMA_PREFIX) or k == "num_atoms_hist"}
+    state = {k: v for k, v in ckpt["state_dict"].items()
+             if k.startswith(EMA_PREFIX) or k in ("num_atoms_hist", "size_pairs")}
     if not ema_weights(state):
         raise InputError(f"{checkpoint}: checkpoint has no EMA weights to export")
     meta = dict(ckpt["moldiff"])

@@ -1,12 +1,21 @@
 """The one place where config objects become library objects (registries by short name)."""
 from __future__ import annotations
 
-from moldiff.config import DiffusionConfig, ModelConfig, QM9DataConfig, TrainConfig
+from moldiff.config import DataConfig, DiffusionConfig, ModelConfig, TrainConfig
 
 
-def build_datamodule(cfg: QM9DataConfig):
-    """A :class:`~moldiff.data.datamodule.QM9DataModule` from its config section."""
-    from moldiff.data.datamodule import QM9DataModule
+def build_datamodule(cfg: DataConfig):
+    """The data module named by ``cfg.name``: :class:`~moldiff.data.datamodule.QM9DataModule`
+    or :class:`~moldiff.data.datamodule.PocketDataModule` (``druglike`` / ``complexes``)."""
+    from moldiff.data.datamodule import PocketDataModule, QM9DataModule
+
+    if cfg.name != "qm9":
+        return PocketDataModule(
+            cfg.name, root=cfg.root, radius=cfg.radius, split=cfg.split, smiles=cfg.smiles,
+            num_molecules=cfg.num_molecules, val_fraction=cfg.val_fraction, build_workers=cfg.build_workers,
+            batch_size=cfg.batch_size, num_workers=cfg.num_workers, limit_train=cfg.limit_train,
+            limit_val=cfg.limit_val, limit_test=cfg.limit_test, seed=cfg.seed,
+        )
 
     return QM9DataModule(
         batch_size=cfg.batch_size,
@@ -37,6 +46,21 @@ def build_denoiser(cfg: ModelConfig, num_features: int):
     """The denoiser named by ``cfg.name`` with explicit keyword arguments."""
     from moldiff.nn import E3NNDenoiser, EGNNDenoiser
 
+    if cfg.name == "pocket_egnn":
+        from moldiff.diffusion.pocket import POCKET_FEATURES
+        from moldiff.nn.pocket_egnn import PocketEGNNDenoiser
+
+        return PocketEGNNDenoiser(
+            num_features,
+            POCKET_FEATURES,
+            hidden=cfg.hidden,
+            layers=cfg.layers,
+            coords_range=cfg.coords_range,
+            norm_factor=cfg.norm_factor,
+            attention=cfg.attention,
+            cutoff=8.0 if cfg.cutoff is None else cfg.cutoff,
+            pocket_cutoff=cfg.pocket_cutoff,
+        )
     if cfg.name == "egnn":
         return EGNNDenoiser(
             num_features,
@@ -59,13 +83,32 @@ def build_denoiser(cfg: ModelConfig, num_features: int):
     )
 
 
-def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist):
+def is_pocket_task(cfg: TrainConfig) -> bool:
+    """Pocket models train on ``druglike`` / ``complexes`` data with the ``pocket_egnn`` network."""
+    return cfg.data.name != "qm9"
+
+
+def check_task(cfg: TrainConfig, where: str = "config") -> None:
+    """Fail before any work when the data set and the network do not go together."""
+    from moldiff.errors import InputError
+
+    pocket_net = cfg.model.name == "pocket_egnn"
+    if is_pocket_task(cfg) != pocket_net:
+        raise InputError(f"{where}: data.name {cfg.data.name!r} needs "
+                         f"{'model.name: pocket_egnn' if is_pocket_task(cfg) else 'model.name egnn or e3nn'}"
+                         f" (got {cfg.model.name!r})")
+
+
+def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist, size_pairs=None):
     """The LightningModule of a run (denoiser, schedule, codec and optimiser settings)."""
     from moldiff.config import to_dict
-    from moldiff.training.module import DiffusionModule
+    from moldiff.training.module import DiffusionModule, PocketDiffusionModule
 
+    check_task(cfg)
     codec = build_codec(cfg.diffusion, len(elements))
-    return DiffusionModule(
+    kwargs = {"size_pairs": size_pairs} if is_pocket_task(cfg) else {}
+    cls = PocketDiffusionModule if is_pocket_task(cfg) else DiffusionModule
+    return cls(
         denoiser=build_denoiser(cfg.model, codec.num_features),
         schedule=build_schedule(cfg.diffusion),
         codec=codec,
@@ -78,4 +121,5 @@ def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist):
         lr_schedule=cfg.optim.lr_schedule,
         warmup_steps=cfg.optim.warmup_steps,
         run_config=to_dict(cfg),
+        **kwargs,
     )

@@ -67,6 +67,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from moldiff.config import EvaluateConfig, from_dict, load_config
     from moldiff.metrics import evaluate, reference_smiles
 
+    if args.protein:
+        return _evaluate_in_pocket(args)
+    if args.ligand or args.center:
+        raise InputError("--ligand/--center define a binding site and need --protein P.pdb")
     cfg = load_config(args.config, EvaluateConfig) if args.config else EvaluateConfig()
     given = {k: getattr(args, k) for k in ("bonds", "reference", "druglike", "strict") if getattr(args, k) is not None}
     cfg = from_dict(EvaluateConfig, {**vars(cfg), **given}, where="command line")
@@ -105,6 +109,58 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         }
         write_json(out, Path(args.json))
         log.info("wrote %s", args.json)
+    return 0
+
+
+def format_pocket_table(metrics: dict) -> str:
+    """Designed ligands beside the reference ligand (where the metric applies to one molecule)."""
+    percent = {"validity", "connectivity", "valid_and_connected", "uniqueness", "lipinski", "clash_2A", "clash_vdw",
+               "posebusters_mol_valid"}
+    reference = {"qed": "reference_qed", "sa": "reference_sa", "logp": "reference_logp", "vina": "reference_vina",
+                 "vina_min": "reference_vina_min", "clash_2A": "reference_clash"}
+    rows = [("metric", "designed", "reference")]
+    for key in ("n", "validity", "connectivity", "uniqueness", "diversity", "qed", "sa", "logp", "lipinski",
+                "clash_2A", "clash_vdw", "posebusters_mol_valid", "vina", "vina_min", "heavy_atoms"):
+        value = metrics.get(key)
+
+        def show(v, k=key):
+            if v is None or (isinstance(v, float) and v != v):
+                return "-"
+            if isinstance(v, bool):
+                return "yes" if v else "no"
+            if k == "n":
+                return str(v)
+            return f"{100 * v:.1f} %" if k in percent else f"{v:.2f}"
+
+        rows.append((key, show(value), show(metrics.get(reference.get(key, ""))) if key in reference else ""))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}".rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _evaluate_in_pocket(args: argparse.Namespace) -> int:
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.chem.sdf import read_sdf
+    from moldiff.metrics.pocket import evaluate_in_pocket
+
+    if args.ligand and args.center:
+        raise InputError("give the site by --ligand or --center, not both")
+    if args.json:
+        check_writable(Path(args.json))
+    records = read_sdf(args.file)
+    reference = read_ligand(args.ligand, hydrogens="add") if args.ligand else None
+    if reference is not None and reference.GetNumConformers() == 0:
+        raise InputError(f"{args.ligand}: the reference ligand has no 3D coordinates")
+    if reference is None and args.center is None:
+        raise InputError("--protein needs the site: --ligand REF.sdf (also scored as the reference) or --center X Y Z")
+    metrics = evaluate_in_pocket(records.mols, args.protein, reference=reference, center=args.center,
+                                 radius=args.radius, vina=not args.no_vina, progress=not args.quiet)
+    print(f"{records.path}: {metrics['n']} ligands in the pocket of {args.protein}")
+    print(format_pocket_table(metrics))
+    if args.json:
+        write_json({**metrics, "file": str(records.path), "protein": str(args.protein),
+                    "reference_file": args.ligand, "moldiff_version": __version__}, Path(args.json))
     return 0
 
 
@@ -201,6 +257,56 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site(args: argparse.Namespace) -> dict:
+    """The binding-site keyword (ligand / center / box) from ``--ligand`` / ``--center`` / ``--box``."""
+    given = [x for x in ("ligand", "center", "box") if getattr(args, x, None) is not None]
+    if len(given) != 1:
+        raise InputError("define the binding site with exactly one of --ligand REF.sdf, --center X Y Z or "
+                         "--box X Y Z SX SY SZ")
+    if args.box is not None:
+        return {"box": (args.box[:3], args.box[3:])}
+    return {given[0]: getattr(args, given[0])}
+
+
+def _load_pocket_model(name, device):
+    from moldiff.api import PocketModel, load
+
+    model = load(name or "pocket", device=device)
+    if not isinstance(model, PocketModel):
+        raise InputError(f"{name}: not a pocket model (it generates free molecules; use moldiff sample)")
+    return model
+
+
+def cmd_design(args: argparse.Namespace) -> int:
+    from moldiff.chem.sdf import write_sdf
+    from moldiff.metrics.pocket import is_connected
+
+    for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
+                        ("--num-atoms", args.num_atoms), ("--radius", args.radius)):
+        if value is not None and value <= 0:
+            raise InputError(f"{flag} must be positive, got {value}")
+    site = _site(args)
+    out = Path(args.output)
+    check_writable(out)
+    model = _load_pocket_model(args.model, args.device)
+    mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=args.num_atoms,
+                        steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
+                        progress=not args.quiet)
+    made = [m for m in mols if m is not None]
+    if not made:
+        raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
+                         "nothing written (try more --steps or another --num-atoms)")
+    count = write_sdf(made, out)
+    connected = sum(is_connected(m) for m in made)
+    sizes = [m.GetNumHeavyAtoms() for m in made]
+    print(f"wrote {count} ligands to {out} (protein frame, hydrogens added)")
+    print(f"  assembled: {count}/{args.n}   connected: {connected}/{args.n}   heavy atoms: "
+          f"{min(sizes)}-{max(sizes)} (median {sorted(sizes)[len(sizes) // 2]})")
+    print(f"  score them: moldiff evaluate {out} --protein {args.protein}"
+          + (f" --ligand {args.ligand}" if args.ligand else ""))
+    return 0
+
+
 def cmd_model_info(args: argparse.Namespace) -> int:
     from moldiff.api import load
 
@@ -244,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="also write the metrics to this JSON file")
     ev.add_argument("--plots", help="write figures (metrics, atom counts, elements, bond lengths/angles, torsions; "
                     "against QM9 training molecules with --reference qm9) as PNG into this folder")
+    ev.add_argument("--protein", help="score ligands in this protein's pocket: validity, connectivity, diversity, "
+                    "QED/SA/logP/Lipinski, clashes, PoseBusters checks, Vina scores")
+    ev.add_argument("--ligand", help="with --protein: the reference ligand (defines the site, scored alongside)")
+    ev.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="with --protein: site centre")
+    ev.add_argument("--radius", type=float, default=10.0, help="with --protein: pocket radius, Å")
+    ev.add_argument("--no-vina", action="store_true", help="with --protein: skip the Vina scores")
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", parents=[common], help="train a diffusion model from a YAML config")
@@ -264,6 +376,27 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     sa.add_argument("--info", action="store_true", help="print the model card and exit")
     sa.set_defaults(func=cmd_sample)
+
+    de = sub.add_parser("design", parents=[common], help="design ligands for a protein pocket",
+                        description="Generate ligands inside a binding site with a pocket-conditioned model; "
+                        "writes them with bonds and hydrogens in the protein's frame.")
+    de.add_argument("--protein", required=True, help="protein PDB or mmCIF file")
+    de.add_argument("--ligand", help="reference ligand (SDF/MOL2/PDB) defining the site")
+    de.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
+    de.add_argument("--box", type=float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
+                    help="site box: centre and size, Å")
+    de.add_argument("--radius", type=float, default=None, help="pocket radius, Å (default: the model's, 10)")
+    de.add_argument("-n", type=int, default=10, help="number of ligands")
+    de.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
+    de.add_argument("--num-atoms", type=int, default=None,
+                    help="heavy atoms per ligand (default: drawn given the pocket size)")
+    de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    de.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--batch-size", type=int, default=16)
+    de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
+    de.add_argument("--device", default="cpu")
+    de.set_defaults(func=cmd_design)
 
     mo = sub.add_parser("model", help="model cards; export a training checkpoint for sampling")
     msub = mo.add_subparsers(dest="model_command", required=True, metavar="ACTION")
@@ -290,9 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message (not the stream of the
+    first call: ``main`` may run in a notebook or under a test's captured, later closed, stderr)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=logging.WARNING, format="moldiff: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="moldiff: %(levelname)s: %(message)s",
+                        handlers=[_StderrHandler()])
     logging.getLogger("moldiff").setLevel(level)
 
 

@@ -203,9 +203,17 @@ def load_config(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -
 
 # --- schemas --------------------------------------------------------------------------
 @dataclass
-class QM9DataConfig:
-    """QM9 data section (keys == :class:`moldiff.data.datamodule.QM9DataModule` arguments)."""
+class DataConfig:
+    """Data section. ``name`` picks the data set (keys == the data module's arguments):
 
+    * ``qm9``: :class:`moldiff.data.datamodule.QM9DataModule` (unconditional molecules);
+    * ``druglike``: conformers of a seeded MOSES subset, ligands without a pocket
+      (pre-training of pocket models; ``smiles``, ``num_molecules``, ``val_fraction``);
+    * ``complexes``: protein–ligand complexes of ``root`` (any layout of
+      :mod:`moldiff.data.complexes`), pockets of ``radius`` Å, split by target.
+    """
+
+    name: Literal["qm9", "druglike", "complexes"] = "qm9"
     batch_size: int = option(64, min=1)
     num_workers: int = option(0, min=0)
     cache: str | None = None
@@ -213,6 +221,17 @@ class QM9DataConfig:
     limit_val: int | None = option(None, min=1)
     limit_test: int | None = option(None, min=1)
     seed: int = 0
+    root: str | None = option(None, help="complexes: data folder (default: the shared fep_benchmark)")
+    radius: float = option(10.0, min=1.0, help="complexes: pocket radius around the ligand, Å")
+    split: list[float] = option(lambda: [0.8, 0.1, 0.1], help="complexes: train/val/test share of targets")
+    smiles: str | None = option(None, help="druglike: SMILES file (default: the shared moses/train.csv.gz)")
+    num_molecules: int = option(20000, min=10, help="druglike: molecules to embed")
+    val_fraction: float = option(0.05, min=0.0, max=0.5, help="druglike: held-out share")
+    build_workers: int = option(1, min=1, help="druglike: processes embedding conformers")
+
+
+#: the QM9 data section is :class:`DataConfig` with ``name: qm9`` (older name kept)
+QM9DataConfig = DataConfig
 
 
 @dataclass
@@ -229,7 +248,7 @@ class EvaluateConfig:
 class ModelConfig:
     """Denoiser section; ``name`` picks the registry entry in :data:`moldiff.nn.DENOISERS`."""
 
-    name: Literal["egnn", "e3nn"] = "egnn"
+    name: Literal["egnn", "e3nn", "pocket_egnn"] = "egnn"
     hidden: int = option(128, min=1, help="EGNN width / e3nn scalar channels")
     layers: int = option(6, min=1)
     vectors: int = option(8, min=1, help="e3nn only: 1o channels")
@@ -237,8 +256,9 @@ class ModelConfig:
     coords_range: float = option(15.0, min=0.0, help="EGNN only: bound on coordinate steps, Å")
     norm_factor: float = option(1.0, min=1e-6, help="EGNN only: aggregation divisor")
     attention: bool = True
-    cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å")
+    cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å (pocket_egnn: ligand-pocket edges, default 8)")
     max_neighbors: int | None = option(None, min=1)
+    pocket_cutoff: float | None = option(None, min=0.0, help="pocket_egnn only: pocket-pocket edges, Å")
 
 
 @dataclass
@@ -303,7 +323,7 @@ class TrainerConfig:
 class TrainConfig:
     """A whole training run; YAML sections map onto the nested dataclasses."""
 
-    data: QM9DataConfig = field(default_factory=QM9DataConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

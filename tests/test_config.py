@@ -28,6 +28,9 @@ CONFIG_SCHEMAS = {
     "qm9_edm.yaml": TrainConfig,
     "qm9_cpu.yaml": TrainConfig,
     "qm9_e3nn_cpu.yaml": TrainConfig,
+    "test/pocket_tiny.yaml": TrainConfig,
+    "pocket/druglike_pretrain.yaml": TrainConfig,
+    "pocket/fep_finetune.yaml": TrainConfig,
 }
 
 
@@ -62,6 +65,18 @@ def test_every_training_config_builds_its_model(rel):
     from moldiff.testing import assert_denoiser_equivariant
 
     cfg = load_config(REPO / "configs" / rel, TrainConfig)
+    if cfg.data.name != "qm9":  # pocket models: equivariance on real complexes in test_pocket_model.py
+        from moldiff.data.complexes import HEAVY_LIGAND_ELEMENTS
+        from moldiff.diffusion.pocket import POCKET_FEATURES
+        from moldiff.training.module import PocketDiffusionModule
+
+        module = build_module(cfg, HEAVY_LIGAND_ELEMENTS, [0, 0, 1], size_pairs=torch.tensor([[300], [20]]))
+        assert isinstance(module, PocketDiffusionModule) and module.size_pairs.shape == (2, 1)
+        pos, pocket = torch.randn(5, 3), torch.randn(40, 3)
+        out_pos, out_h = module.denoiser(pos, torch.randn(5, 11), torch.rand(1), torch.zeros(5, dtype=torch.long),
+                                         1, pocket, torch.randn(40, POCKET_FEATURES), torch.zeros(40, dtype=torch.long))
+        assert out_pos.shape == (5, 3) and out_h.shape == (5, 11) and torch.isfinite(out_pos).all()
+        return
     module = build_module(cfg, QM9_ELEMENTS, [0, 0, 0, 1, 2])
     assert module.denoiser.num_features == 6 and module.parameterization == cfg.diffusion.parameterization
     assert_denoiser_equivariant(module.denoiser, torch.float64, trials=1, sizes=(4, 3))
@@ -119,3 +134,15 @@ def test_load_config_file_errors(tmp_path):
         load_config(scalar, QM9DataConfig)
     with pytest.raises(InputError, match="expected key.sub=value"):
         parse_overrides(["batch_size"])
+
+
+def test_data_and_network_must_go_together(tmp_path):
+    """A pocket data set with a free-molecule network (or the reverse) fails before any work."""
+    from moldiff.build import check_task
+
+    cfg = load_config(REPO / "configs/test/pocket_tiny.yaml", TrainConfig, ["model.name=egnn"])
+    with pytest.raises(InputError, match="needs model.name: pocket_egnn"):
+        check_task(cfg)
+    cfg = load_config(REPO / "configs/test/tiny.yaml", TrainConfig, ["model.name=pocket_egnn"])
+    with pytest.raises(InputError, match="egnn or e3nn"):
+        check_task(cfg)

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 FEATURES_VERSION = 2
 #: ligand element vocabulary of the pocket models (heavy atoms; "H" when hydrogens are kept)
 LIGAND_ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B", "H")
+#: atom types of the pocket models (heavy atoms; hydrogens are added to generated ligands)
+HEAVY_LIGAND_ELEMENTS = LIGAND_ELEMENTS[:-1]
 
 
 @dataclass(frozen=True)

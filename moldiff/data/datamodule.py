@@ -1,8 +1,9 @@
-"""LightningDataModule for QM9."""
+"""LightningDataModules: QM9 molecules, and ligands (with or without pockets) for pocket models."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch_geometric.loader import DataLoader
@@ -66,6 +67,133 @@ class QM9DataModule(pl.LightningDataModule):
             generator=generator,
             persistent_workers=self.num_workers > 0,
         )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+def _default_data_file(given: str | None, relative: str, key: str) -> Path:
+    """``given`` or ``$MOLDIFF_DATA/relative``; a clear error when neither is set."""
+    from moldiff.errors import InputError
+    from moldiff.paths import data_dir
+
+    if given:
+        return Path(given)
+    if data_dir() is None:
+        raise InputError(f"data.{key} is not set and MOLDIFF_DATA is not defined; give data.{key}=PATH")
+    return data_dir() / relative
+
+
+def _empty_pocket(graph):
+    """Ligand-only graph (pre-training) with the pocket fields of a complex, empty."""
+    graph.pocket_pos = torch.zeros(0, 3)
+    graph.pocket_type = torch.zeros(0, dtype=torch.long)
+    graph.pocket_residue_type = torch.zeros(0, dtype=torch.long)
+    graph.pocket_backbone = torch.zeros(0, dtype=torch.long)
+    graph.num_pocket_atoms = 0
+    return graph
+
+
+class PocketDataModule(pl.LightningDataModule):
+    """Ligands for pocket models: ``"complexes"`` (ligand + pocket, split by target) or
+    ``"druglike"`` (ligands alone, centred; the pre-training set).
+
+    Atom types index :data:`~moldiff.data.complexes.HEAVY_LIGAND_ELEMENTS` (hydrogens are
+    not modelled). Batches carry ``pocket_pos_batch`` (``follow_batch``).
+
+    Args:
+        name: ``"complexes"`` or ``"druglike"``. root: complex folder. radius: pocket radius, Å.
+        split: train/val/test shares of targets. smiles, num_molecules, val_fraction,
+        build_workers: the drug-like set. batch_size, num_workers, limit_*: as QM9. seed:
+        split, subset and shuffle seed.
+    """
+
+    def __init__(self, name: str = "complexes", *, root: str | None = None, radius: float = 10.0,
+                 split=(0.8, 0.1, 0.1), smiles: str | None = None, num_molecules: int = 20000,
+                 val_fraction: float = 0.05, build_workers: int = 1, batch_size: int = 16, num_workers: int = 0,
+                 limit_train: int | None = None, limit_val: int | None = None, limit_test: int | None = None,
+                 seed: int = 0) -> None:
+        super().__init__()
+        from moldiff.data.complexes import HEAVY_LIGAND_ELEMENTS
+
+        if name not in ("complexes", "druglike"):
+            raise ValueError(f"unknown pocket data set {name!r}")
+        self.name, self.radius, self.split_fractions = name, radius, tuple(split)
+        self.root = _default_data_file(root, "fep_benchmark", "root") if name == "complexes" else None
+        self.smiles = _default_data_file(smiles, "moses/train.csv.gz", "smiles") if name == "druglike" else None
+        self.num_molecules, self.val_fraction, self.build_workers = num_molecules, val_fraction, build_workers
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
+        self.elements = HEAVY_LIGAND_ELEMENTS
+        self.datasets: dict[str, list] = {}
+        self.skipped: list = []
+
+    def _complexes(self) -> dict[str, list]:
+        from moldiff.data.complexes import ComplexDataset, split_by_target
+
+        ds = ComplexDataset(self.root, radius=self.radius)
+        self.skipped = ds.skipped
+        index = {e.id: k for k, e in enumerate(ds.entries)}
+        parts = split_by_target(ds.entries, self.split_fractions, seed=self.seed)
+        return {s: [ds[index[e.id]] for e in rows] for s, rows in parts.items()}
+
+    def _druglike(self) -> dict[str, list]:
+        from moldiff.data.druglike import DRUGLIKE_ELEMENTS, DrugLike3D
+
+        ds = DrugLike3D(self.smiles, self.num_molecules, seed=self.seed, workers=self.build_workers)
+        remap = torch.tensor([self.elements.index(e) if e in self.elements else -1 for e in DRUGLIKE_ELEMENTS])
+        graphs = []
+        for k in range(len(ds)):
+            g = ds[k]
+            g.atom_type = remap[g.atom_type]
+            graphs.append(_empty_pocket(g))
+        order = np.random.RandomState(self.seed).permutation(len(graphs))
+        n_val = int(round(self.val_fraction * len(graphs)))
+        val = [graphs[k] for k in order[:n_val]]
+        return {"train": [graphs[k] for k in order[n_val:]], "val": val, "test": val}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        parts = self._complexes() if self.name == "complexes" else self._druglike()
+        from moldiff.errors import InputError
+
+        for split, graphs in parts.items():
+            self.datasets[split] = graphs[: self.limits[split]]
+        for split in ("train", "val"):
+            if not self.datasets[split]:
+                raise InputError(f"{self.root or self.smiles}: the {split} split is empty "
+                                 f"(too few targets for split {list(self.split_fractions)})")
+
+    @property
+    def stats(self):
+        """Training-split ligand statistics (atom-count histogram, type marginals)."""
+        from moldiff.data.stats import compute_stats
+
+        self.setup()
+        train = self.datasets["train"]
+        return compute_stats(torch.tensor([g.pos.shape[0] for g in train]), torch.cat([g.atom_type for g in train]),
+                             torch.cat([g.charge for g in train]), self.elements)
+
+    @property
+    def size_pairs(self) -> torch.Tensor:
+        """(2, M) pocket atoms and ligand atoms of each training complex (ligand size given the pocket)."""
+        self.setup()
+        return torch.tensor([[int(g.num_pocket_atoms), g.pos.shape[0]] for g in self.datasets["train"]],
+                            dtype=torch.long).T.contiguous()
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, generator=generator, follow_batch=["pocket_pos"],
+                          persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

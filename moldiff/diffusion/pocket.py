@@ -73,3 +73,34 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     return sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                             parameterization=parameterization, generator=generator, device=device,
                             callback=callback, context=context, offset=centres)
+
+
+def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int, num_atoms_hist=None, *,
+                        neighbours: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Ligand heavy-atom counts for a pocket of ``num_pocket_atoms`` atoms.
+
+    Drawn from the ``neighbours`` training complexes whose pocket size is closest (a
+    nearest-neighbour estimate of p(ligand size | pocket size)); without training pairs
+    (a model never trained on pockets) from ``num_atoms_hist``.
+    """
+    from moldiff.data.stats import sample_from_histogram
+
+    if size_pairs is None or size_pairs.shape[1] == 0:
+        if num_atoms_hist is None:
+            raise ValueError("no pocket-size pairs and no atom-count histogram to draw ligand sizes from")
+        return sample_from_histogram(num_atoms_hist, n, generator)
+    pocket, ligand = size_pairs[0].double(), size_pairs[1]
+    nearest = torch.argsort((pocket - num_pocket_atoms).abs(), stable=True)[: min(neighbours, len(pocket))]
+    pick = torch.randint(len(nearest), (n,), generator=generator)
+    return ligand[nearest[pick]].long()
+
+
+def pocket_batch_from(pocket_data, copies: int):
+    """``copies`` copies of one pocket (:func:`~moldiff.data.protein.pocket_graph` output) as a
+    batch for :func:`sample_in_pocket`."""
+    from torch_geometric.data import Batch, Data
+
+    one = Data(pocket_pos=pocket_data.pos, pocket_type=pocket_data.atom_type,
+               pocket_residue_type=pocket_data.residue_type, pocket_backbone=pocket_data.backbone.long(),
+               num_nodes=0)
+    return Batch.from_data_list([one] * copies, follow_batch=["pocket_pos"])

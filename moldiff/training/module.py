@@ -11,6 +11,7 @@ from moldiff import __version__
 from moldiff.api import CHECKPOINT_FORMAT, SCHEMA_VERSION
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.loss import diffusion_loss
+from moldiff.diffusion.pocket import pocket_diffusion_loss
 from moldiff.diffusion.schedule import VPSchedule
 
 
@@ -31,6 +32,9 @@ def ema_with_warmup(decay: float):
 
 
 class DiffusionModule(pl.LightningModule):
+    #: what the model generates: ``"molecules"`` (free molecules) or ``"pocket"`` (ligands in a pocket)
+    task = "molecules"
+
     """Trains ``denoiser`` with :func:`~moldiff.diffusion.loss.diffusion_loss`.
 
     Args:
@@ -111,4 +115,26 @@ class DiffusionModule(pl.LightningModule):
             "moldiff_version": __version__,
             "config": self.run_config,
             "elements": list(self.elements),
+            "task": self.task,
         }
+
+
+class PocketDiffusionModule(DiffusionModule):
+    """Trains a pocket-conditioned denoiser (:class:`~moldiff.nn.pocket_egnn.PocketEGNNDenoiser`)
+    with :func:`~moldiff.diffusion.pocket.pocket_diffusion_loss`; ligands without a pocket
+    (pre-training) are centred and see an empty pocket.
+
+    Extra args: ``size_pairs`` (2, M) pocket atoms and ligand atoms of the training complexes,
+    kept to sample the ligand size given a pocket.
+    """
+
+    task = "pocket"
+
+    def __init__(self, *args, size_pairs=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        pairs = torch.zeros(2, 0, dtype=torch.long) if size_pairs is None else torch.as_tensor(size_pairs)
+        self.register_buffer("size_pairs", pairs.long())
+
+    def _loss(self, batch, denoiser, generator=None):
+        return pocket_diffusion_loss(denoiser, self.schedule, self.codec, batch,
+                                     parameterization=self.parameterization, generator=generator)

@@ -96,15 +96,19 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
     from lightning_fabric.utilities.exceptions import MisconfigurationException
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from moldiff.build import build_datamodule, build_module
+    from moldiff.build import build_datamodule, build_module, check_task, is_pocket_task
     from moldiff.data.qm9 import QM9_ELEMENTS
     from moldiff.training.callbacks import SampleEvaluateCallback
 
+    check_task(cfg)
     out = Path(cfg.trainer.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg.data)
-    module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
+    if is_pocket_task(cfg):
+        module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist, size_pairs=dm.size_pairs)
+    else:
+        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
     if cfg.trainer.compile:
         module.denoiser.compile()  # in place: state-dict keys (and checkpoints) stay the same
     ckpt_dir = out / "checkpoints"
@@ -112,12 +116,13 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
                            enable_version_counter=False)
     last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
                            every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, enable_version_counter=False)
-    sample_cb = SampleEvaluateCallback(cfg.sampling.every_n_epochs, cfg.sampling.num_samples, cfg.sampling.steps,
-                                       cfg.sampling.sampler, cfg.sampling.batch_size, cfg.sampling.seed,
-                                       out_dir=out / "samples")
+    # sample-and-evaluate during training: free molecules only (pocket models are scored by benchmarks)
+    sample_cb = [] if is_pocket_task(cfg) else [SampleEvaluateCallback(
+        cfg.sampling.every_n_epochs, cfg.sampling.num_samples, cfg.sampling.steps, cfg.sampling.sampler,
+        cfg.sampling.batch_size, cfg.sampling.seed, out_dir=out / "samples")]
     t = cfg.trainer
     try:
-        trainer = _trainer(cfg, out, [best, last, sample_cb, *callbacks], progress)
+        trainer = _trainer(cfg, out, [best, last, *sample_cb, *callbacks], progress)
     except MisconfigurationException as exc:  # e.g. accelerator: gpu on a machine without one
         raise InputError(f"trainer settings: {exc}") from exc
     if trainer.is_global_zero:

@@ -1,0 +1,298 @@
+"""Ligands in a pocket: validity, connectivity, diversity, drug-likeness, clashes, PoseBusters, Vina.
+
+:func:`evaluate_in_pocket` is what ``moldiff evaluate --protein`` and
+``benchmarks/design_posebusters.py`` report. Optional parts need the ``eval`` extra
+(``pip install 'moldiff[eval]'``: posebusters, vina, meeko, gemmi) and are skipped with a
+note when it is missing.
+
+Vina: the receptor is the pocket's amino-acid residues (hydrogens added from meeko's
+residue templates; cofactors, ions and waters are not part of it), the box is centred on
+the site and encloses every ligand plus 5 Å (at most 30 Å a side). Each ligand is scored as given (``vina``)
+and after Vina's local optimisation in the pocket (``vina_min``), kcal/mol.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem, DataStructs, rdBase
+from rdkit.Chem import rdFingerprintGenerator
+
+from moldiff.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: PoseBusters' intramolecular ("mol") checks that judge a generated ligand on its own
+POSEBUSTERS_CONFIG = "mol"
+
+
+def is_valid(mol: Chem.Mol | None) -> bool:
+    """RDKit can sanitise a copy of ``mol``."""
+    if mol is None:
+        return False
+    try:
+        with rdBase.BlockLogs():
+            Chem.SanitizeMol(Chem.Mol(mol))
+        return True
+    except (ValueError, RuntimeError):
+        return False
+
+
+def is_connected(mol: Chem.Mol) -> bool:
+    return len(Chem.GetMolFrags(mol)) == 1
+
+
+def diversity(mols: list[Chem.Mol]) -> float:
+    """Mean pairwise 1 − Tanimoto similarity of Morgan fingerprints (radius 2, 2048 bits)."""
+    if len(mols) < 2:
+        return float("nan")
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fps = [gen.GetFingerprint(Chem.RemoveHs(m)) for m in mols]
+    dists = [1 - s for k in range(1, len(fps)) for s in DataStructs.BulkTanimotoSimilarity(fps[k], fps[:k])]
+    return float(np.mean(dists))
+
+
+def _vdw(symbols) -> np.ndarray:
+    table = Chem.GetPeriodicTable()
+    return np.array([table.GetRvdw(s) for s in symbols])
+
+
+def clash_report(mol: Chem.Mol, pocket, *, cutoff: float = 2.0, vdw_scale: float = 0.75) -> dict:
+    """Steric clashes of a ligand's heavy atoms with the pocket's heavy atoms.
+
+    Returns ``min_distance`` (Å), ``clash`` (any pair closer than ``cutoff`` Å) and
+    ``clash_vdw`` (any pair closer than ``vdw_scale`` × the sum of van der Waals radii,
+    PoseBusters' inter-molecular criterion).
+    """
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    lig = mol.GetConformer().GetPositions()[heavy]
+    keep = np.asarray(pocket.element) != "H"
+    prot, prot_el = pocket.pos[keep], np.asarray(pocket.element)[keep]
+    d = np.sqrt(((lig[:, None] - prot[None]) ** 2).sum(-1))
+    lig_el = [mol.GetAtomWithIdx(k).GetSymbol() for k in heavy]
+    prot_vdw = np.array([Chem.GetPeriodicTable().GetRvdw(e) if e.isalpha() and len(e) <= 2 else 1.7 for e in
+                         (x.capitalize() for x in prot_el)])
+    limit = vdw_scale * (_vdw(lig_el)[:, None] + prot_vdw[None])
+    return {"min_distance": float(d.min()), "clash": bool((d < cutoff).any()), "clash_vdw": bool((d < limit).any())}
+
+
+def posebusters_mol_checks(mols: list[Chem.Mol]) -> list[bool] | None:
+    """Per molecule: passes every PoseBusters intramolecular check (None: posebusters missing)."""
+    try:
+        from posebusters import PoseBusters
+    except ImportError:
+        log.warning("posebusters is not installed (pip install 'moldiff[eval]'); PoseBusters checks skipped")
+        return None
+    if not mols:
+        return []
+    import sys
+
+    import rdkit
+    from rdkit import RDLogger
+
+    # posebusters points RDKit's Python log handler at the sys.stderr of its last call; if that
+    # stream has since been closed (a notebook cell's or a test's captured stderr), every check that
+    # logs fails with "I/O operation on closed file" -- point it at the current stderr first
+    if hasattr(rdkit, "log_handler"):
+        rdkit.log_handler.stream = sys.stderr  # not setStream: it flushes the old (closed) stream
+    quiet = [logging.getLogger(name) for name in ("posebusters", "")]
+    levels = [lg.level for lg in quiet]
+    RDLogger.DisableLog("rdApp.*")  # UFF typing notes for every molecule with a charged atom
+    try:
+        for lg in quiet:
+            lg.setLevel(logging.ERROR)
+        table = PoseBusters(config=POSEBUSTERS_CONFIG).bust(mols, full_report=False)
+    finally:
+        RDLogger.EnableLog("rdApp.error")
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
+    checks = table.select_dtypes(include="bool")
+    return [bool(row.all()) for _, row in checks.iterrows()]
+
+
+# --- Vina ---------------------------------------------------------------------------------
+def receptor_pdbqt(protein_file: str | Path, pocket_residues) -> str:
+    """PDBQT text of the pocket's standard amino-acid residues, polar hydrogens added (meeko)."""
+    from Bio.PDB import PDBIO, MMCIFParser, PDBParser, Select
+    from Bio.PDB.Polypeptide import is_aa
+    from meeko import MoleculePreparation, PDBQTWriterLegacy, Polymer, ResidueChemTemplates
+
+    protein_file = Path(protein_file)
+    parser = MMCIFParser(QUIET=True) if protein_file.suffix.lower() in (".cif", ".mmcif") else PDBParser(QUIET=True)
+    structure = parser.get_structure("receptor", str(protein_file))
+    wanted = set(pocket_residues)
+
+    class PocketSelect(Select):
+        def accept_model(self, model):
+            return model.id == structure[0].id if hasattr(structure, "__getitem__") else True
+
+        def accept_residue(self, residue):
+            chain = residue.get_parent().id
+            return is_aa(residue, standard=True) and (chain, residue.id[1], residue.id[2].strip()) in wanted
+
+        def accept_atom(self, atom):
+            return (not atom.is_disordered()) or atom.get_altloc() in ("A", " ")
+
+    io = PDBIO()
+    io.set_structure(structure)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pocket.pdb"
+        io.save(str(path), PocketSelect())
+        text = path.read_text()
+    templates = ResidueChemTemplates.create_from_defaults()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # meeko logs every residue cut at the pocket's edge (expected: ignored)
+    try:
+        with rdBase.BlockLogs():
+            polymer = Polymer.from_pdb_string(text, templates, MoleculePreparation(), allow_bad_res=True,
+                                              default_altloc="A")
+            rigid, _ = PDBQTWriterLegacy.write_from_polymer(polymer)
+    finally:
+        root.setLevel(level)
+    if not rigid.strip():
+        raise InputError(f"{protein_file}: no pocket residue could be prepared for Vina")
+    return rigid
+
+
+def ligand_pdbqt(mol: Chem.Mol) -> str | None:
+    """PDBQT of a ligand with 3D hydrogens (meeko); None if it cannot be prepared."""
+    from meeko import MoleculePreparation, PDBQTWriterLegacy
+
+    try:
+        with rdBase.BlockLogs():
+            setups = MoleculePreparation().prepare(Chem.AddHs(mol, addCoords=True))
+            text, ok, _ = PDBQTWriterLegacy.write_string(setups[0])
+    except Exception:  # noqa: BLE001 -- meeko raises many kinds for odd molecules; recorded as "not scored"
+        return None
+    return text if ok else None
+
+
+class VinaScorer:
+    """Vina scores of ligands in one pocket (receptor prepared once, maps computed per box).
+
+    Args:
+        protein_file: the protein. pocket_residues: ``(chain, resseq, icode)`` tuples.
+        center: box centre (Å). ligands: molecules whose extent (plus ``margin``) sets the box.
+    """
+
+    def __init__(self, protein_file, pocket_residues, center, ligands, *, margin: float = 5.0, exhaustiveness=8):
+        from vina import Vina
+
+        self.receptor = receptor_pdbqt(protein_file, pocket_residues)
+        coords = np.concatenate([m.GetConformer().GetPositions() for m in ligands]) if ligands else np.zeros((1, 3))
+        center = np.asarray(center, dtype=float)
+        half = np.maximum(np.abs(coords - center).max(0) + margin, 10.0)
+        self.center, self.size = center, np.minimum(2 * half, 30.0)  # Vina's advised 27,000 Å^3
+        self.vina = Vina(sf_name="vina", cpu=1, verbosity=0)
+        with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as fh:
+            fh.write(self.receptor)
+        try:
+            self.vina.set_receptor(fh.name)
+        finally:
+            os.unlink(fh.name)
+        self._maps = False
+
+    def score(self, mol: Chem.Mol) -> tuple[float, float]:
+        """(score as given, score after local optimisation), kcal/mol; NaN if not scorable."""
+        text = ligand_pdbqt(mol)
+        if text is None:
+            return float("nan"), float("nan")
+        try:
+            self.vina.set_ligand_from_string(text)
+            if not self._maps:
+                self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
+                self._maps = True
+            return float(self.vina.score()[0]), float(self.vina.optimize()[0])
+        except (RuntimeError, TypeError, ValueError) as exc:
+            log.debug("vina failed: %s", exc)
+            return float("nan"), float("nan")
+
+
+def vina_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("vina", "meeko", "gemmi"))
+
+
+# --- everything together -----------------------------------------------------------------------
+def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *, pocket=None, reference=None,
+                       center=None, radius: float = 10.0, vina: bool = True, posebusters: bool = True,
+                       progress: bool = False) -> dict:
+    """Metrics of designed ligands (``None`` = could not be assembled, counted invalid).
+
+    ``pocket``: the :class:`~moldiff.data.protein.Protein` pocket (default: residues within
+    ``radius`` of ``reference``'s atoms or of ``center``). ``reference``: the reference ligand,
+    scored the same way (``reference_*`` keys). Returns a dict of summary metrics and
+    ``per_molecule`` rows.
+    """
+    from moldiff.data.protein import read_protein, select_pocket
+    from moldiff.metrics.druglike import druglike_properties
+
+    protein = read_protein(protein_file)
+    if pocket is None:
+        site = reference.GetConformer().GetPositions() if reference is not None else None
+        pocket = select_pocket(protein, ligand_pos=site, center=None if site is not None else center, radius=radius)
+    n = len(mols)
+    valid = [m for m in mols if is_valid(m)]
+    rows = []
+    for m in valid:
+        row = {"smiles": Chem.MolToSmiles(Chem.RemoveHs(m)), "connected": is_connected(m),
+               "heavy_atoms": m.GetNumHeavyAtoms(), **clash_report(m, pocket)}
+        row.update(druglike_properties(m))
+        rows.append(row)
+    pb = posebusters_mol_checks(valid) if posebusters else None
+    if pb is not None:
+        for row, ok in zip(rows, pb):
+            row["posebusters"] = ok
+    site_center = (reference.GetConformer().GetPositions().mean(0) if reference is not None else
+                   np.asarray(center, dtype=float) if center is not None else pocket.pos.mean(0))
+    ref_row = None
+    if reference is not None:
+        ref_row = {"smiles": Chem.MolToSmiles(Chem.RemoveHs(reference)), **clash_report(reference, pocket),
+                   **druglike_properties(reference)}
+    scorer = None
+    if vina and vina_available():
+        residues = sorted({(c, int(r), i.strip()) for c, r, i in zip(pocket.chain, pocket.residue_number, pocket.insertion_code)})
+        ligands = valid + ([reference] if reference is not None else [])
+        scorer = VinaScorer(protein_file, residues, site_center, ligands)
+        items = rows
+        if progress:
+            from tqdm.auto import tqdm
+
+            items = tqdm(rows, desc="vina", unit="mol")
+        for row, m in zip(items, valid):
+            row["vina"], row["vina_min"] = scorer.score(m)
+        if ref_row is not None:
+            ref_row["vina"], ref_row["vina_min"] = scorer.score(reference)
+    elif vina:
+        log.warning("vina/meeko/gemmi are not installed (pip install 'moldiff[eval]'); Vina scores skipped")
+
+    def mean(key, subset=rows):
+        values = [r[key] for r in subset if key in r and r[key] == r[key]]
+        return float(np.mean(values)) if values else float("nan")
+
+    connected = [r for r in rows if r["connected"]]
+    unique = {r["smiles"] for r in rows}
+    out = {
+        "n": n,
+        "validity": len(valid) / n if n else float("nan"),
+        "connectivity": len(connected) / n if n else float("nan"),
+        "valid_and_connected": len(connected) / n if n else float("nan"),
+        "uniqueness": len(unique) / len(rows) if rows else float("nan"),
+        "diversity": diversity(valid),
+        "qed": mean("qed"), "sa": mean("sa"), "logp": mean("logp"),
+        "lipinski": float(np.mean([r["lipinski_violations"] <= 1 for r in rows])) if rows else float("nan"),
+        "clash_2A": mean("clash"), "clash_vdw": mean("clash_vdw"),
+        "posebusters_mol_valid": mean("posebusters") if pb is not None else None,
+        "vina": mean("vina") if scorer else None, "vina_min": mean("vina_min") if scorer else None,
+        "heavy_atoms": mean("heavy_atoms"),
+    }
+    if ref_row is not None:
+        out.update({f"reference_{k}": v for k, v in ref_row.items() if k != "smiles"})
+        out["reference_smiles"] = ref_row["smiles"]
+    out["per_molecule"] = rows
+    return out

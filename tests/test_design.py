@@ -1,0 +1,197 @@
+"""Pocket design end to end: molecule assembly from heavy atoms, a tiny pocket model trained
+on real complexes, `moldiff.design`, `moldiff design`, and the in-pocket evaluation
+(clashes, PoseBusters, Vina) on crystal ligands."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem
+
+from helpers import embed
+from moldiff.chem.assemble import assemble_ligand, connectivity
+from moldiff.chem.molecule import Mol3D
+from moldiff.cli import main
+from moldiff.diffusion.pocket import sample_ligand_sizes
+
+
+def _heavy(mol: Chem.Mol) -> Mol3D:
+    mol = Chem.RemoveHs(mol)
+    return Mol3D([a.GetSymbol() for a in mol.GetAtoms()], mol.GetConformer().GetPositions(),
+                 [a.GetFormalCharge() for a in mol.GetAtoms()])
+
+
+def _smiles(mol: Chem.Mol) -> str:
+    return Chem.MolToSmiles(Chem.RemoveHs(mol), isomericSmiles=False)
+
+
+@pytest.mark.parametrize("smiles", [
+    "c1ccccc1", "c1ccncc1", "Cc1ccc(C(=O)NC2CC2)cc1", "N#Cc1ccc(F)cc1", "NS(=O)(=O)c1ccc(Cl)s1",
+    "O=C(O)CCc1c[nH]cn1", "CC(=O)OC1CCN(C)CC1", "O=P(O)(O)OCC1OCCC1", "C=CC(=O)N1CCOCC1", "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+])
+def test_assembly_recovers_the_molecule_from_heavy_atoms(smiles):
+    """Bond orders, aromaticity and hydrogens come back from an MMFF conformer's heavy atoms."""
+    mol = embed(smiles)
+    out = assemble_ligand(_heavy(mol))
+    assert out is not None
+    assert _smiles(out) == Chem.MolToSmiles(Chem.MolFromSmiles(smiles), isomericSmiles=False)
+    assert out.GetNumAtoms() == mol.GetNumAtoms()  # hydrogens added
+    heavy = [a.GetIdx() for a in out.GetAtoms() if a.GetAtomicNum() > 1]
+    np.testing.assert_allclose(out.GetConformer().GetPositions()[heavy],
+                               Chem.RemoveHs(mol).GetConformer().GetPositions(), atol=1e-6)  # frame kept
+
+
+def test_assembly_of_crystal_ligands(shared_data):
+    """Crystal ligands (heavy atoms only, real geometry): most come back exactly; the rest
+    are tautomers or protonation states (same heavy-atom graph), never a different skeleton."""
+    from moldiff.chem.ligand import read_ligand
+
+    files = sorted((shared_data / "posebusters_dev").glob("*/*_ligand.sdf"))[:40]
+    exact = 0
+    for path in files:
+        ref = read_ligand(path, hydrogens="remove")
+        out = assemble_ligand(_heavy(ref))
+        assert out is not None, path
+        exact += _smiles(out) == Chem.MolToSmiles(ref, isomericSmiles=False)
+        skeleton = Chem.MolFromSmiles(_smiles(out))
+        for m in (skeleton, ref):
+            for b in m.GetBonds():
+                b.SetBondType(Chem.BondType.SINGLE)
+        generic = [Chem.MolToSmiles(Chem.RemoveHs(m, sanitize=False), isomericSmiles=False, kekuleSmiles=True)
+                   for m in (Chem.RWMol(skeleton), Chem.RWMol(ref))]
+        assert len(Chem.GetMolFrags(out)) == len(Chem.GetMolFrags(ref)), path
+        assert skeleton.GetNumAtoms() == ref.GetNumAtoms(), (path, generic)
+    assert exact >= 0.7 * len(files)
+
+
+def test_connectivity_caps_valence():
+    """Five atoms crowding one carbon: it keeps its four closest neighbours."""
+    pos = np.array([[0, 0, 0], [1.5, 0, 0], [-1.5, 0, 0], [0, 1.5, 0], [0, -1.5, 0], [0, 0, 1.45]], float)
+    bonds = connectivity(["C"] * 6, pos)
+    assert sum(0 in b for b in bonds) == 4 and (0, 5) in bonds
+
+
+def test_ligand_sizes_follow_the_pocket_size():
+    pairs = torch.tensor([[100, 110, 120, 500, 510, 520], [10, 11, 12, 40, 41, 42]])
+    gen = torch.Generator().manual_seed(0)
+    small = sample_ligand_sizes(pairs, 105, 50, neighbours=3, generator=gen)
+    big = sample_ligand_sizes(pairs, 505, 50, neighbours=3, generator=gen)
+    assert set(small.tolist()) <= {10, 11, 12} and set(big.tolist()) <= {40, 41, 42}
+    fallback = sample_ligand_sizes(torch.zeros(2, 0, dtype=torch.long), 300, 20, np.array([0, 0, 0, 5]))
+    assert (fallback == 3).all()
+
+
+# --- a tiny pocket model trained on the smoke complexes ------------------------------------------
+@pytest.fixture(scope="module")
+def pocket_run(tmp_path_factory, shared_data):
+    from moldiff.config import TrainConfig, load_config
+    from moldiff.training.run import train
+
+    out = tmp_path_factory.mktemp("pocket_run")
+    cfg = load_config("configs/test/pocket_tiny.yaml", TrainConfig,
+                      [f"trainer.output_dir={out}", f"data.root={shared_data / 'smoke'}"])
+    return train(cfg, progress=False)
+
+
+@pytest.fixture()
+def site(shared_data):
+    folder = shared_data / "smoke" / "dd_1a0q"
+    return folder / "protein.pdb", folder / "ligand.sdf"
+
+
+def test_pocket_model_designs_in_the_protein_frame_reproducibly(pocket_run, site):
+    import moldiff
+    from moldiff.api import PocketModel
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    assert isinstance(model, PocketModel) and model.size_pairs.shape[1] > 0
+    kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12}
+    first = model.design_mol3d(protein, seed=1, **kwargs)
+    again = model.design_mol3d(protein, seed=1, **kwargs)
+    other = model.design_mol3d(protein, seed=2, **kwargs)
+    np.testing.assert_array_equal(first[0].pos, again[0].pos)
+    assert not np.allclose(first[0].pos, other[0].pos)
+    # (the protein frame itself is checked with an oracle denoiser in test_pocket_model.py)
+    assert all(m.num_atoms == 12 and np.isfinite(m.pos).all() for m in first)
+    mols = moldiff.design(protein, model=model, seed=1, **kwargs)
+    assert len(mols) == 3 and all(m is None or m.GetNumHeavyAtoms() == 12 for m in mols)
+
+
+def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tmp_path, capsys):
+    protein, ligand = site
+    out = tmp_path / "designs.sdf"
+    assert main(["design", "--protein", str(protein), "--ligand", str(ligand), "-n", "3", "--steps", "8",
+                 "--num-atoms", "10", "--model", str(pocket_run), "-o", str(out), "-q"]) == 0
+    assert "assembled" in capsys.readouterr().out
+    mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+    assert 1 <= len(mols) <= 3 and all(m.GetNumHeavyAtoms() == 10 for m in mols)
+    assert all(any(a.GetAtomicNum() == 1 for a in m.GetAtoms()) for m in mols if m.GetNumAtoms() > 10)
+    report = tmp_path / "eval.json"
+    assert main(["evaluate", str(out), "--protein", str(protein), "--ligand", str(ligand), "--no-vina", "-q",
+                 "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["n"] == len(mols) and 0 <= data["validity"] <= 1 and data["vina"] is None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--center", "500", "500", "500"], "no protein atoms within"),
+    ([], "exactly one of"),
+    (["--ligand", "NOT_A_FILE.sdf"], "no such ligand file"),
+    (["--center", "0", "0", "0", "--num-atoms", "0"], "--num-atoms must be positive"),
+])
+def test_design_cli_bad_input(pocket_run, site, tmp_path, capsys, args, message):
+    protein, _ = site
+    out = tmp_path / "out.sdf"
+    code = main(["design", "--protein", str(protein), *args, "-n", "2", "--steps", "4", "--model", str(pocket_run),
+                 "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_design_cli_names_an_unparsable_ligand(pocket_run, site, tmp_path, capsys):
+    protein, _ = site
+    bad = tmp_path / "broken.sdf"
+    bad.write_text("not a molecule\n\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n$$$$\n")
+    out = tmp_path / "out.sdf"
+    code = main(["design", "--protein", str(protein), "--ligand", str(bad), "-n", "2", "--model", str(pocket_run),
+                 "-o", str(out), "-q"])
+    assert code == 2 and str(bad) in capsys.readouterr().err and not out.exists()
+
+
+def test_qm9_model_is_not_a_pocket_model(site, tmp_path, capsys):
+    protein, ligand = site
+    code = main(["design", "--protein", str(protein), "--ligand", str(ligand), "--model", "qm9", "-o",
+                 str(tmp_path / "x.sdf"), "-q"])
+    assert code == 2 and "not a pocket model" in capsys.readouterr().err
+
+
+# --- evaluation in the pocket on crystal ligands -------------------------------------------------
+def test_crystal_ligand_scores_in_its_pocket(shared_data):
+    """The crystal pose: valid, connected, no clash, passes PoseBusters' intramolecular checks,
+    a favourable Vina score that local optimisation does not worsen; the same ligand pushed
+    into the protein clashes."""
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.metrics.pocket import evaluate_in_pocket
+
+    folder = shared_data / "posebusters_dev" / "6M2B_EZO"
+    ref = read_ligand(folder / "6M2B_EZO_ligand.sdf", hydrogens="add")
+    shifted = Chem.Mol(ref)
+    conf = shifted.GetConformer()
+    protein_pos = __import__("moldiff.data.protein", fromlist=["read_protein"]).read_protein(
+        folder / "6M2B_EZO_protein.pdb").pos
+    lig = conf.GetPositions()
+    nearest = protein_pos[np.argmin(((protein_pos - lig.mean(0)) ** 2).sum(1))]
+    for k in range(shifted.GetNumAtoms()):
+        conf.SetAtomPosition(k, (lig[k] + (nearest - lig.mean(0))).tolist())  # centre on a protein atom
+    out = evaluate_in_pocket([ref, shifted, None], folder / "6M2B_EZO_protein.pdb", reference=ref)
+    rows = out["per_molecule"]
+    assert out["n"] == 3 and out["validity"] == pytest.approx(2 / 3)
+    assert rows[0]["clash"] is False and rows[1]["clash"] is True
+    assert rows[0]["posebusters"] is True
+    assert rows[0]["vina"] < -5 and rows[0]["vina_min"] <= rows[0]["vina"] + 1e-6
+    assert rows[1]["vina"] > rows[0]["vina"]
+    assert out["reference_vina"] == pytest.approx(rows[0]["vina"])
