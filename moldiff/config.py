@@ -259,6 +259,7 @@ class ModelConfig:
     cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å (pocket_egnn: ligand-pocket edges, default 8)")
     max_neighbors: int | None = option(None, min=1)
     pocket_cutoff: float | None = option(None, min=0.0, help="pocket_egnn only: pocket-pocket edges, Å")
+    pocket_norm_factor: float = option(100.0, min=1e-6, help="pocket_egnn only: divisor of pocket messages")
 
 
 @dataclass

@@ -31,6 +31,7 @@ def sample_molecules(
     callback=None,
     context: dict | None = None,
     offset: torch.Tensor | None = None,
+    com_free: bool | None = None,
 ) -> list[Mol3D | None]:
     """Generate one batch of molecules.
 
@@ -44,6 +45,8 @@ def sample_molecules(
             ``pocket_h``, ``pocket_batch``, in a frame centred on each pocket); the ligand
             positions are then not CoM-free. offset: (B, 3) added to each molecule's
             final positions (the pocket centres, back to the protein frame).
+        com_free: zero-CoM position noise (default: only without ``context``; a ligand
+            sampled with an empty pocket, e.g. from a pre-trained ligand prior, needs it).
 
     Returns:
         B :class:`Mol3D` records (positions in Å, CoM at the origin, no bonds yet);
@@ -53,7 +56,7 @@ def sample_molecules(
     num_atoms = num_atoms.to(device)
     b = len(num_atoms)
     batch = torch.repeat_interleave(torch.arange(b, device=device), num_atoms)
-    com_free = context is None
+    com_free = context is None if com_free is None else com_free
     noise = MolecularNoise(batch, b, com_free=com_free)
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
     eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context)

@@ -50,13 +50,22 @@ def pocket_context(batch, dtype=torch.float32) -> tuple[dict, torch.Tensor]:
 
 def pocket_diffusion_loss(denoiser, schedule: VPSchedule, codec: FeatureCodec, batch, *,
                           parameterization: str = "eps", generator: torch.Generator | None = None):
-    """:func:`~moldiff.diffusion.loss.diffusion_loss` for ligands in their pockets."""
+    """:func:`~moldiff.diffusion.loss.diffusion_loss` for ligands in their pockets.
+
+    A batch without pocket atoms (drug-like pre-training) has no frame to place the ligand
+    in: the network only sees relative vectors, so the noise's centre of mass would be
+    unlearnable; such ligands are centred and get zero-CoM noise, as free molecules do.
+    (A batch mixes either kind, not both.)
+    """
     dtype = batch.pos.dtype
     context, centres = pocket_context(batch, dtype)
+    no_pocket = batch.pocket_pos.shape[0] == 0
+    if no_pocket:
+        centres = scatter(batch.pos, batch.batch, dim=0, dim_size=batch.num_graphs, reduce="mean")
     pos = batch.pos - centres[batch.batch]
     h = codec.encode(batch.atom_type, batch.charge, dtype=dtype)
     return diffusion_loss(denoiser, schedule, pos, h, batch.batch, batch.num_graphs, parameterization=parameterization,
-                          generator=generator, com_free=False, context=context)
+                          generator=generator, com_free=no_pocket, context=context)
 
 
 @torch.no_grad()

@@ -66,8 +66,11 @@ class EGNNLayer(nn.Module):
         self.coords_range = coords_range
         self.norm_factor = norm_factor
 
-    def forward(self, h, x, edge_index, edge_attr):
-        """h: (N, hidden), x: (N, 3) Å, edge_index: (2, E), edge_attr: (E, edge_dim) -> (h, x)."""
+    def forward(self, h, x, edge_index, edge_attr, edge_weight=None):
+        """h: (N, hidden), x: (N, 3) Å, edge_index: (2, E), edge_attr: (E, edge_dim) -> (h, x).
+
+        ``edge_weight`` (E, 1): optional per-edge factor on messages and coordinate steps
+        (e.g. a smaller weight for the many protein neighbours of a ligand atom)."""
         src, dst = edge_index
         diff = x[dst] - x[src]
         d2 = (diff**2).sum(-1, keepdim=True)
@@ -75,9 +78,12 @@ class EGNNLayer(nn.Module):
         m = self.edge_mlp(h, edge_index, edge_feat)
         if self.att_mlp is not None:
             m = m * self.att_mlp(m)
-        agg = scatter(m, dst, dim=0, dim_size=h.shape[0], reduce="sum") / self.norm_factor
+        agg_m = m if edge_weight is None else m * edge_weight
+        agg = scatter(agg_m, dst, dim=0, dim_size=h.shape[0], reduce="sum") / self.norm_factor
         h = h + self.node_mlp(torch.cat([h, agg], dim=-1))
         step = diff / (d2.sqrt() + 1.0) * torch.tanh(self.coord_mlp(m)) * self.coords_range
+        if edge_weight is not None:
+            step = step * edge_weight
         x = x + scatter(step, dst, dim=0, dim_size=x.shape[0], reduce="sum") / self.norm_factor
         return h, x
 

@@ -55,9 +55,13 @@ class PocketEGNNDenoiser(nn.Module):
         num_features: ligand atom feature channels (one-hot types + charge).
         pocket_features: pocket atom feature channels (e.g. one-hot element + residue type + backbone).
         hidden, layers, coords_range, attention: as :class:`~moldiff.nn.egnn.EGNNDenoiser`.
-        norm_factor: aggregation divisor. A ligand atom has hundreds of pocket neighbours,
-            so summed coordinate steps need a large divisor (DiffSBDD uses 100); with
-            EDM's 1 an untrained model throws atoms hundreds of Å away.
+        norm_factor: aggregation divisor of ligand–ligand messages (EDM: 1). The network must
+            be able to output displacements of the size of the noise (~1 Å per atom at
+            t = 1): a divisor of 100 on every edge caps them below that and the sampler
+            diverges (measured: eps error 0.2 at t = 1 after pre-training).
+        pocket_norm_factor: divisor of messages from/among pocket atoms. A ligand atom has
+            hundreds of pocket neighbours, so their summed steps need a large divisor
+            (DiffSBDD uses 100 for all edges); with 1 an untrained model throws atoms far away.
         cutoff: ligand <-> pocket edge cutoff, Å. pocket_cutoff: pocket–pocket edges (None: none).
 
     ``forward(pos (N,3), h (N,F), t (B,), batch (N,), num_graphs, pocket_pos (M,3),
@@ -65,11 +69,12 @@ class PocketEGNNDenoiser(nn.Module):
     """
 
     def __init__(self, num_features: int, pocket_features: int, hidden: int = 128, layers: int = 6,
-                 coords_range: float = 15.0, norm_factor: float = 100.0, attention: bool = True,
-                 cutoff: float = 8.0, pocket_cutoff: float | None = None) -> None:
+                 coords_range: float = 15.0, norm_factor: float = 1.0, attention: bool = True,
+                 cutoff: float = 8.0, pocket_cutoff: float | None = None, pocket_norm_factor: float = 100.0) -> None:
         super().__init__()
         self.num_features, self.pocket_features = num_features, pocket_features
         self.cutoff, self.pocket_cutoff = cutoff, pocket_cutoff
+        self.pocket_norm_factor = pocket_norm_factor
         self.embed = nn.Linear(num_features + 1, hidden)
         self.embed_pocket = nn.Linear(pocket_features + 1, hidden)
         # edge attribute: input squared distance + one-hot of the edge kind (lig-lig, lig-pocket, pocket-pocket)
@@ -86,12 +91,13 @@ class PocketEGNNDenoiser(nn.Module):
         d2 = ((x_in[dst] - x_in[src]) ** 2).sum(-1, keepdim=True)
         kind = (src >= n).long() + (dst >= n).long()  # 0 lig-lig, 1 lig-pocket, 2 pocket-pocket
         edge_attr = torch.cat([d2, nn.functional.one_hot(kind, 3).to(pos.dtype)], dim=-1)
+        edge_weight = torch.where(kind == 0, 1.0, 1.0 / self.pocket_norm_factor).to(pos.dtype).unsqueeze(-1)
         feat = torch.cat([
             self.embed(torch.cat([h, t[batch].unsqueeze(-1).to(h.dtype)], dim=-1)),
             self.embed_pocket(torch.cat([pocket_h.to(h.dtype), t[pocket_batch].unsqueeze(-1).to(h.dtype)], dim=-1)),
         ])
         x = x_in
         for layer in self.layers:
-            feat, x = layer(feat, x, edge_index, edge_attr)
+            feat, x = layer(feat, x, edge_index, edge_attr, edge_weight)
             x = torch.cat([x[:n], x_in[n:]])  # pocket atoms stay where they are
         return x[:n] - pos, self.out(feat[:n])
