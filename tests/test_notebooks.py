@@ -20,8 +20,14 @@ def test_notebooks_are_stored_without_outputs():
                 assert not cell.outputs and cell.execution_count is None, f"{path.name}: outputs not stripped"
 
 
+#: notebooks that read structures from the shared data folder (passed as MOLDIFF_DATA)
+NEEDS_DATA = {"02_docking_analysis.ipynb", "03_pocket_design.ipynb"}
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path, tmp_path):
+def test_notebook_runs(path, tmp_path, request, monkeypatch):
+    if path.name in NEEDS_DATA:
+        monkeypatch.setenv("MOLDIFF_DATA", str(request.getfixturevalue("shared_data")))
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError naming the cell on any error

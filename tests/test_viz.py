@@ -79,6 +79,19 @@ def test_docking_plots(tmp_path):
     _png(fig, tmp_path, "scatter")
 
 
+def test_property_histograms_mark_the_reference(tmp_path):
+    values = {"qed": np.array([0.2, 0.4, 0.5, 0.7]), "vina": np.array([-6.0, -5.0, np.nan, -7.5]),
+              "sa": np.array([np.nan, np.nan])}  # nothing finite: no panel
+    fig = plots.property_histograms(values, {"qed": 0.6, "vina": -8.1})
+    axes = fig.get_axes()
+    assert [ax.get_xlabel() for ax in axes] == ["QED", "Vina score (kcal/mol)"]
+    assert axes[1].get_lines()[0].get_xdata()[0] == -8.1
+    labels = [t.get_text() for t in axes[1].get_legend().get_texts()]
+    assert sorted(labels) == ["designed (n=3, mean -6.17)", "reference -8.10"]
+    assert sum(p.get_height() for p in axes[0].patches) == 4
+    _png(fig, tmp_path, "properties")
+
+
 def test_3d_views_build(mols, shared_data):
     grid = view3d.molecule_grid(mols, cols=3)
     html = grid._make_html()

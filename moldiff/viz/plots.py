@@ -154,3 +154,24 @@ def rmsd_vs_size(sizes: dict[str, np.ndarray], rmsd: dict[str, np.ndarray]) -> F
     ax.set_ylabel("top-1 RMSD (Å)")
     ax.legend(fontsize=8)
     return fig
+
+
+def property_histograms(values: dict[str, np.ndarray], reference: dict[str, float] | None = None, *,
+                        bins: int = 20, labels: dict[str, str] | None = None) -> Figure:
+    """Pocket design: one panel per property (e.g. ``qed``, ``sa``, ``vina``) with a histogram
+    of the designed ligands' values and the reference ligand's value as a vertical line."""
+    keys = [k for k, v in values.items() if np.isfinite(np.asarray(v, dtype=float)).any()]
+    labels = {"qed": "QED", "sa": "SA score", "logp": "logP", "vina": "Vina score (kcal/mol)",
+              "vina_min": "Vina minimised (kcal/mol)", "heavy_atoms": "heavy atoms", **(labels or {})}
+    fig = Figure(figsize=(3.2 * max(len(keys), 1), 3.0), layout="constrained")
+    axes = fig.subplots(1, max(len(keys), 1), squeeze=False)[0]
+    for ax, key in zip(axes, keys):
+        v = np.asarray(values[key], dtype=float)
+        v = v[np.isfinite(v)]
+        ax.hist(v, bins=bins, color=GENERATED, alpha=0.8, label=f"designed (n={len(v)}, mean {v.mean():.2f})")
+        if reference and reference.get(key) is not None and np.isfinite(reference[key]):
+            ax.axvline(reference[key], color="k", ls="--", lw=1.5, label=f"reference {reference[key]:.2f}")
+        ax.set_xlabel(labels.get(key, key))
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("ligands")
+    return fig
