@@ -32,6 +32,8 @@ def sample_molecules(
     context: dict | None = None,
     offset: torch.Tensor | None = None,
     com_free: bool | None = None,
+    x0_radius: torch.Tensor | None = None,
+    x0_centre_radius: float | None = None,
 ) -> list[Mol3D | None]:
     """Generate one batch of molecules.
 
@@ -47,6 +49,8 @@ def sample_molecules(
             final positions (the pocket centres, back to the protein frame).
         com_free: zero-CoM position noise (default: only without ``context``; a ligand
             sampled with an empty pocket, e.g. from a pre-trained ligand prior, needs it).
+        x0_radius: (B,) Å, keep predicted clean positions within this distance of the origin
+            (see :class:`~moldiff.diffusion.wrappers.MolecularEps`).
 
     Returns:
         B :class:`Mol3D` records (positions in Å, CoM at the origin, no bonds yet);
@@ -59,7 +63,9 @@ def sample_molecules(
     com_free = context is None if com_free is None else com_free
     noise = MolecularNoise(batch, b, com_free=com_free)
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
-    eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context)
+    eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context,
+                          x0_radius=None if x0_radius is None else x0_radius.to(device),
+                          x0_centre_radius=x0_centre_radius)
     z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback)
     if offset is not None:
         z = torch.cat([z[:, :3] + offset.to(device=device, dtype=z.dtype)[batch], z[:, 3:]], dim=1)

@@ -188,13 +188,22 @@ class VinaScorer:
         half = np.maximum(np.abs(coords - center).max(0) + margin, 10.0)
         self.center, self.size = center, np.minimum(2 * half, 30.0)  # Vina's advised 27,000 Å^3
         self.vina = Vina(sf_name="vina", cpu=1, verbosity=0)
+        self._mapped: set[str] = set()
         with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as fh:
             fh.write(self.receptor)
         try:
             self.vina.set_receptor(fh.name)
         finally:
             os.unlink(fh.name)
-        self._maps = False
+
+    def prepare_maps(self, mols) -> None:
+        """Compute the grid maps once for the atom types of all ``mols``: Vina computes maps
+        only for the ligands it holds, and scoring an atom type without a map aborts the process."""
+        texts = [t for t in (ligand_pdbqt(m) for m in mols) if t is not None]
+        if texts:
+            self.vina.set_ligand_from_string(texts)
+            self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
+        self._mapped = set(texts)
 
     def score(self, mol: Chem.Mol) -> tuple[float, float]:
         """(score as given, score after local optimisation), kcal/mol; NaN if not scorable."""
@@ -202,10 +211,9 @@ class VinaScorer:
         if text is None:
             return float("nan"), float("nan")
         try:
+            if text not in self._mapped:
+                raise RuntimeError("ligand was not given to prepare_maps")
             self.vina.set_ligand_from_string(text)
-            if not self._maps:
-                self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
-                self._maps = True
             return float(self.vina.score()[0]), float(self.vina.optimize()[0])
         except (RuntimeError, TypeError, ValueError) as exc:
             log.debug("vina failed: %s", exc)
@@ -259,6 +267,7 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         residues = sorted({(c, int(r), i.strip()) for c, r, i in zip(pocket.chain, pocket.residue_number, pocket.insertion_code)})
         ligands = valid + ([reference] if reference is not None else [])
         scorer = VinaScorer(protein_file, residues, site_center, ligands)
+        scorer.prepare_maps(ligands)
         items = rows
         if progress:
             from tqdm.auto import tqdm

@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 #: name -> file stem inside this package
-MODELS = {"qm9": "qm9_egnn"}
+MODELS = {"qm9": "qm9_egnn", "pocket": "pocket_egnn"}
 DEFAULT = "qm9"
 
 
