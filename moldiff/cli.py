@@ -307,6 +307,94 @@ def cmd_design(args: argparse.Namespace) -> int:
     return 0
 
 
+def format_dock_summary(summaries: dict) -> str:
+    """Methods side by side: success rates, median RMSD, PoseBusters-valid, time."""
+    keys = [("n", "complexes"), ("n_error", "errors"), ("success_top1", "top-1 RMSD < 2 Å"),
+            ("success_top5", "top-5 RMSD < 2 Å"), ("median_top1_rmsd", "median top-1 RMSD (Å)"),
+            ("posebusters_valid_top1", "top-1 PoseBusters-valid"),
+            ("success_top1_and_pb_valid", "top-1 < 2 Å and PB-valid"),
+            ("seconds_per_complex_median", "seconds per complex (median)")]
+    methods = list(summaries)
+
+    def show(key, v):
+        if v is None:
+            return "-"
+        if key in ("n", "n_error"):
+            return str(v)
+        if key.startswith(("success", "posebusters")):
+            return f"{100 * v:.1f} %"
+        return f"{v:.2f}"
+
+    rows = [("", *methods)] + [(label, *(show(k, summaries[m].get(k)) for m in methods)) for k, label in keys]
+    width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(f"{c:<{width[0]}}" if i == 0 else f"{c:>{width[i]}}" for i, c in enumerate(r)).rstrip()
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def cmd_dock(args: argparse.Namespace) -> int:
+    if args.protein or args.ligand:
+        if args.config:
+            raise InputError("give either a config file (experiment) or --protein/--ligand (one complex), not both")
+        return _dock_one(args)
+    if not args.config:
+        raise InputError("moldiff dock needs a CONFIG.yaml, or --protein P.pdb --ligand L.sdf|SMILES with a site")
+    from moldiff.config import DockConfig, load_config
+    from moldiff.docking.experiment import run_experiment
+
+    cfg = load_config(args.config, DockConfig, args.overrides)
+    summaries = run_experiment(cfg)
+    print(format_dock_summary(summaries))
+    print(f"results: {Path(cfg.output.dir) / 'results.csv'}   summary: {Path(cfg.output.dir) / 'summary.json'}")
+    return 0
+
+
+def _dock_one(args: argparse.Namespace) -> int:
+    from moldiff.docking.dock import Docker, vina_dock, write_poses
+    from moldiff.docking.pose import symmetric_rmsd
+
+    if args.overrides:
+        raise InputError(f"unexpected arguments {' '.join(args.overrides)} (key=value overrides need a config file)")
+    if not args.protein or not args.ligand:
+        raise InputError("docking one complex needs both --protein P.pdb and --ligand L.sdf|SMILES")
+    for flag, value in (("-k", args.k), ("--steps", args.steps), ("--radius", args.radius),
+                        ("--conformers", args.conformers), ("--exhaustiveness", args.exhaustiveness)):
+        if value is not None and value <= 0:
+            raise InputError(f"{flag} must be positive, got {value}")
+    given = [x for x in ("reference", "center", "box") if getattr(args, x) is not None]
+    if len(given) != 1:
+        raise InputError("define the binding site with exactly one of --reference REF.sdf, --center X Y Z or "
+                         "--box X Y Z SX SY SZ")
+    site = {"box": (args.box[:3], args.box[3:])} if args.box is not None else {given[0]: getattr(args, given[0])}
+    out = Path(args.output)
+    check_writable(out)
+    if args.method == "vina":
+        result = vina_dock(args.protein, args.ligand, **site, radius=args.radius or 10.0, k=args.k, seed=args.seed,
+                           exhaustiveness=args.exhaustiveness, conformers=args.conformers)
+    else:
+        model = _load_pocket_model(args.model, args.device)
+        docker = Docker(model, conformers=args.conformers, refine=not args.no_refine,
+                        ranking="fit" if args.no_refine else "vina")
+        result = docker.dock(args.protein, args.ligand, **site, radius=args.radius, k=args.k, steps=args.steps,
+                             seed=args.seed)
+    reference = None
+    if args.reference is not None:
+        from moldiff.chem.ligand import read_ligand
+
+        reference = read_ligand(args.reference)
+    for pose in result.poses:
+        if reference is not None:
+            pose.SetDoubleProp("rmsd", symmetric_rmsd(pose, reference))
+    write_poses(result, out)
+    print(f"wrote {len(result.poses)} poses to {out} ({result.method}, {result.seconds:.1f} s), best first:")
+    for pose in result.poses[: min(5, len(result.poses))]:
+        rmsd = pose.GetDoubleProp("rmsd") if pose.HasProp("rmsd") else float("nan")
+        extra = "" if rmsd != rmsd else f"   RMSD to reference {rmsd:.2f} Å"
+        print(f"  {pose.GetIntProp('rank'):>2}  score {pose.GetDoubleProp('score'):7.2f} kcal/mol{extra}")
+    return 0
+
+
 def cmd_model_info(args: argparse.Namespace) -> int:
     from moldiff.api import load
 
@@ -397,6 +485,33 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
     de.add_argument("--device", default="cpu")
     de.set_defaults(func=cmd_design)
+
+    do = sub.add_parser("dock", parents=[common], help="dock ligands: an experiment from config, or one complex",
+                        description="moldiff dock CONFIG.yaml [key=value ...] runs a docking experiment "
+                        "(configs/docking/posebusters_dev.yaml); moldiff dock --protein P --ligand L "
+                        "(--reference REF | --center X Y Z | --box ...) -o poses.sdf docks one ligand.")
+    do.add_argument("config", nargs="?", default=None, help="experiment config (YAML)")
+    do.add_argument("overrides", nargs="*", help="config overrides, e.g. data.root=/path limit=20")
+    do.add_argument("--protein", help="one complex: protein PDB or mmCIF")
+    do.add_argument("--ligand", help="one complex: ligand to dock (SDF/MOL2 with bond orders, or SMILES); "
+                    "its coordinates are not used")
+    do.add_argument("--reference", help="ligand with 3D coordinates defining the site (RMSDs are reported "
+                    "against it when it is the same molecule)")
+    do.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
+    do.add_argument("--box", type=float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
+                    help="site box: centre and size, Å")
+    do.add_argument("--radius", type=float, default=None, help="pocket radius, Å (default 10)")
+    do.add_argument("-o", "--output", default="poses.sdf", help="output SDF (one complex)")
+    do.add_argument("-k", type=int, default=10, help="poses")
+    do.add_argument("--steps", type=int, default=50)
+    do.add_argument("--conformers", type=int, default=30, help="RDKit conformers of the ligand")
+    do.add_argument("--method", choices=["moldiff", "vina"], default="moldiff")
+    do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")
+    do.add_argument("--no-refine", action="store_true", help="no Vina refinement; rank by conformer fit")
+    do.add_argument("--seed", type=int, default=0)
+    do.add_argument("--model", default=None, help="pocket model (default: the shipped one)")
+    do.add_argument("--device", default="cpu")
+    do.set_defaults(func=cmd_dock)
 
     mo = sub.add_parser("model", help="model cards; export a training checkpoint for sampling")
     msub = mo.add_subparsers(dest="model_command", required=True, metavar="ACTION")

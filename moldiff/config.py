@@ -330,3 +330,65 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+# --- docking experiments (``moldiff dock CONFIG.yaml``) ---------------------------------
+@dataclass
+class DockDataConfig:
+    """Complexes to dock: every complex of ``root`` (layouts of :mod:`moldiff.data.complexes`);
+    each complex's ligand file gives the ligand graph (its coordinates define the site only)."""
+
+    root: str | None = option(None, help="data folder (default: the shared posebusters_dev)")
+    ids: list[str] | None = option(None, help="only these complex ids")
+
+
+@dataclass
+class DockPocketConfig:
+    """The known binding site, from each complex's crystal ligand."""
+
+    site: Literal["reference", "center"] = option("reference", help="residues near the ligand's atoms / its centre")
+    radius: float = option(10.0, min=1.0, help="pocket residues within this distance, Å")
+
+
+@dataclass
+class DockVinaConfig:
+    exhaustiveness: int = option(8, min=1, help="Vina baseline's search effort")
+
+
+@dataclass
+class DockTrainerConfig:
+    """Lightning predict loop: complexes are sharded over devices/nodes (``strategy: ddp``)."""
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_nodes: int = option(1, min=1)
+
+
+@dataclass
+class DockOutputConfig:
+    dir: str = "runs/docking"
+    resume: bool = option(True, help="skip complexes that already have a result")
+
+
+@dataclass
+class DockConfig:
+    """A docking experiment: ``moldiff dock CONFIG.yaml [key=value ...]``."""
+
+    data: DockDataConfig = field(default_factory=DockDataConfig)
+    pocket: DockPocketConfig = field(default_factory=DockPocketConfig)
+    method: Literal["moldiff", "vina"] = "moldiff"
+    baseline: Literal["none", "vina"] = option("none", help="also dock every complex with AutoDock Vina")
+    model: str = option("pocket", help="pocket model: a shipped name or a checkpoint file")
+    num_poses: int = option(10, min=1, help="K poses per complex")
+    steps: int = option(50, min=1)
+    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    conformers: int = option(30, min=1, help="RDKit conformers per ligand")
+    refine: bool = option(True, help="Vina local optimisation of each pose")
+    ranking: Literal["vina", "fit"] = "vina"
+    posebusters: bool = option(True, help="PoseBusters 'dock' checks of each top-1 pose")
+    seed: int = 0
+    limit: int | None = option(None, min=1, help="dock only the first N complexes")
+    vina: DockVinaConfig = field(default_factory=DockVinaConfig)
+    trainer: DockTrainerConfig = field(default_factory=DockTrainerConfig)
+    output: DockOutputConfig = field(default_factory=DockOutputConfig)

@@ -9,7 +9,7 @@ from moldiff.chem.molecule import Mol3D
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.sampler import get_sampler
 from moldiff.diffusion.schedule import VPSchedule
-from moldiff.diffusion.wrappers import MolecularEps, MolecularNoise
+from moldiff.diffusion.wrappers import FixedFeatures, MolecularEps, MolecularNoise
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ def sample_molecules(
     com_free: bool | None = None,
     x0_radius: torch.Tensor | None = None,
     x0_centre_radius: float | None = None,
+    fixed_h: torch.Tensor | None = None,
+    x0_project=None,
 ) -> list[Mol3D | None]:
     """Generate one batch of molecules.
 
@@ -51,6 +53,11 @@ def sample_molecules(
             sampled with an empty pocket, e.g. from a pre-trained ligand prior, needs it).
         x0_radius: (B,) Å, keep predicted clean positions within this distance of the origin
             (see :class:`~moldiff.diffusion.wrappers.MolecularEps`).
+        fixed_h: (N, F) encoded atom features to condition on (docking: the ligand's atom
+            types and charges are given, only positions are generated); see
+            :class:`~moldiff.diffusion.wrappers.FixedFeatures`.
+        x0_project: projection of the implied clean positions at every step (see
+            :class:`~moldiff.diffusion.wrappers.MolecularEps`).
 
     Returns:
         B :class:`Mol3D` records (positions in Å, CoM at the origin, no bonds yet);
@@ -65,8 +72,13 @@ def sample_molecules(
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
     eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context,
                           x0_radius=None if x0_radius is None else x0_radius.to(device),
-                          x0_centre_radius=x0_centre_radius)
+                          x0_centre_radius=x0_centre_radius, x0_project=x0_project)
+    if fixed_h is not None:
+        eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)
+        z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
     z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback)
+    if fixed_h is not None:
+        z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
     if offset is not None:
         z = torch.cat([z[:, :3] + offset.to(device=device, dtype=z.dtype)[batch], z[:, 3:]], dim=1)
     atom_type, charge = codec.decode(z[:, 3:])

@@ -74,14 +74,17 @@ def pocket_diffusion_loss(denoiser, schedule: VPSchedule, codec: FeatureCodec, b
 @torch.no_grad()
 def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elements, pocket_batch, num_atoms, *,
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
-                     generator: torch.Generator | None = None, callback=None, clip_to_pocket: bool = True):
+                     generator: torch.Generator | None = None, callback=None, clip_to_pocket: bool = True,
+                     fixed_h: torch.Tensor | None = None, x0_project=None):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
 
     ``clip_to_pocket``: keep the predicted clean ligand within the pocket's extent (the
     largest distance of a pocket atom from the pocket centre) and its centre within
-    :data:`LIGAND_CENTRE_RADIUS` of the pocket centre at every step."""
+    :data:`LIGAND_CENTRE_RADIUS` of the pocket centre at every step. ``fixed_h``: the
+    ligands' encoded atom features when they are given (docking), all molecules in order;
+    ``x0_project``: a projection of the clean positions (docking: onto the ligand's conformers)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
@@ -93,7 +96,8 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     return sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                             parameterization=parameterization, generator=generator, device=device,
                             callback=callback, context=context, offset=centres, x0_radius=radius,
-                            x0_centre_radius=LIGAND_CENTRE_RADIUS if clip_to_pocket else None)
+                            x0_centre_radius=LIGAND_CENTRE_RADIUS if clip_to_pocket else None, fixed_h=fixed_h,
+                            x0_project=x0_project)
 
 
 def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int, num_atoms_hist=None, *,

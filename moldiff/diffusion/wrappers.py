@@ -68,12 +68,17 @@ class MolecularEps:
             error becomes an x0 error of error / alpha (x300 at t = 1), which otherwise
             carries ligands tens of Å out of the pocket. x0_centre_radius: also keep each
             molecule's predicted centre within this distance of the origin.
+        x0_project: ``f(x0 (N, 3)) -> (N, 3)``, applied to the implied clean positions at
+            every step (after clipping): a projection onto a set of allowed structures, e.g.
+            rigid placements of a ligand's conformers when docking
+            (:class:`~moldiff.docking.pose.ConformerProjection`).
     """
 
     def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int,
                  *, com_free: bool = True, context: dict | None = None, x0_radius: torch.Tensor | None = None,
-                 x0_centre_radius: float | None = None):
+                 x0_centre_radius: float | None = None, x0_project=None):
         self.denoiser, self.schedule, self.parameterization = denoiser, schedule, parameterization
+        self.x0_project = x0_project
         self.batch, self.num_graphs = batch, num_graphs
         self.com_free, self.context = com_free, context or {}
         self.x0_radius, self.x0_centre_radius = x0_radius, x0_centre_radius
@@ -96,7 +101,30 @@ class MolecularEps:
             norm = x0.norm(dim=-1, keepdim=True).clamp_min(1e-9)
             x0 = x0 * torch.clamp(limit / norm, max=1.0)
             eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
+        if self.x0_project is not None:
+            x0 = self.x0_project((z[:, :3] - sigma * eps[:, :3]) / alpha)
+            eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
         return _project(eps, self.batch, self.num_graphs, self.com_free)
+
+
+class FixedFeatures:
+    """Condition an ``eps_fn`` on known atom features (replacement / "inpainting").
+
+    Before every denoiser call the feature columns of ``z`` are replaced by the known
+    features noised to the current time, ``alpha_t h + sigma_t n`` (fresh ``n`` each call),
+    which is exactly the input distribution the network saw in training; the returned
+    feature noise is the one used, so the samplers' feature columns stay consistent.
+    Positions are generated as usual. Used for docking (atom types fixed, pose generated).
+    """
+
+    def __init__(self, eps_fn, schedule: VPSchedule, h: torch.Tensor, generator: torch.Generator | None = None):
+        self.eps_fn, self.schedule, self.h, self.generator = eps_fn, schedule, h, generator
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha, sigma = self.schedule.alpha(t).to(z.dtype), self.schedule.sigma(t).to(z.dtype)
+        n = torch.randn(self.h.shape, generator=self.generator, dtype=z.dtype, device=z.device)
+        eps = self.eps_fn(torch.cat([z[:, :3], alpha * self.h + sigma * n], dim=1), t)
+        return torch.cat([eps[:, :3], n], dim=1)
 
 
 class MolecularNoise:

@@ -79,15 +79,31 @@ def clash_report(mol: Chem.Mol, pocket, *, cutoff: float = 2.0, vdw_scale: float
     return {"min_distance": float(d.min()), "clash": bool((d < cutoff).any()), "clash_vdw": bool((d < limit).any())}
 
 
-def posebusters_mol_checks(mols: list[Chem.Mol]) -> list[bool] | None:
-    """Per molecule: passes every PoseBusters intramolecular check (None: posebusters missing)."""
+def posebusters_mol_checks(mols: list[Chem.Mol], *, energy: bool = True) -> list[bool] | None:
+    """Per molecule: passes every PoseBusters intramolecular check (None: posebusters missing).
+
+    ``energy=False`` leaves out the internal-energy check (PoseBusters' ``mol_fast``): it
+    embeds 50 conformers per molecule, which takes minutes for some strained generated ones.
+    """
+    if not mols:
+        return []
+    return _bust(POSEBUSTERS_CONFIG if energy else f"{POSEBUSTERS_CONFIG}_fast", mols)
+
+
+def posebusters_dock_checks(poses: list[Chem.Mol], protein_file: str | Path) -> list[bool] | None:
+    """Per pose: passes every check of PoseBusters' ``dock`` configuration (chemistry,
+    geometry, internal energy, distances to and volume overlap with the protein)."""
+    if not poses:
+        return []
+    return _bust("dock", poses, mol_cond=str(protein_file))
+
+
+def _bust(config: str, mols: list[Chem.Mol], mol_cond=None) -> list[bool] | None:
     try:
         from posebusters import PoseBusters
     except ImportError:
         log.warning("posebusters is not installed (pip install 'moldiff[eval]'); PoseBusters checks skipped")
         return None
-    if not mols:
-        return []
     import sys
 
     import rdkit
@@ -104,7 +120,7 @@ def posebusters_mol_checks(mols: list[Chem.Mol]) -> list[bool] | None:
     try:
         for lg in quiet:
             lg.setLevel(logging.ERROR)
-        table = PoseBusters(config=POSEBUSTERS_CONFIG).bust(mols, full_report=False)
+        table = PoseBusters(config=config).bust(mols, mol_cond=mol_cond, full_report=False)
     finally:
         RDLogger.EnableLog("rdApp.error")
         for lg, level in zip(quiet, levels):
@@ -172,22 +188,30 @@ def ligand_pdbqt(mol: Chem.Mol) -> str | None:
 
 
 class VinaScorer:
-    """Vina scores of ligands in one pocket (receptor prepared once, maps computed per box).
+    """Vina in one pocket: scores, local optimisation and docking (receptor prepared once,
+    grid maps computed once for all the ligands' atom types).
 
     Args:
         protein_file: the protein. pocket_residues: ``(chain, resseq, icode)`` tuples.
-        center: box centre (Å). ligands: molecules whose extent (plus ``margin``) sets the box.
+        center: box centre (Å). ligands: molecules whose extent (plus ``margin``) sets the
+            box, unless ``size`` (Å, a number or three) is given. seed: Vina's random seed
+            (docking's Monte Carlo search).
     """
 
-    def __init__(self, protein_file, pocket_residues, center, ligands, *, margin: float = 5.0, exhaustiveness=8):
+    def __init__(self, protein_file, pocket_residues, center, ligands=(), *, size=None, margin: float = 5.0,
+                 seed: int = 0):
         from vina import Vina
 
         self.receptor = receptor_pdbqt(protein_file, pocket_residues)
-        coords = np.concatenate([m.GetConformer().GetPositions() for m in ligands]) if ligands else np.zeros((1, 3))
         center = np.asarray(center, dtype=float)
-        half = np.maximum(np.abs(coords - center).max(0) + margin, 10.0)
-        self.center, self.size = center, np.minimum(2 * half, 30.0)  # Vina's advised 27,000 Å^3
-        self.vina = Vina(sf_name="vina", cpu=1, verbosity=0)
+        if size is None:
+            coords = (np.concatenate([m.GetConformer().GetPositions() for m in ligands]) if len(ligands)
+                      else center[None])
+            half = np.maximum(np.abs(coords - center).max(0) + margin, 10.0)
+            size = np.minimum(2 * half, 30.0)  # Vina's advised 27,000 Å^3
+        self.center, self.size = center, np.broadcast_to(np.asarray(size, dtype=float), (3,)).copy()
+        self.vina = Vina(sf_name="vina", cpu=1, seed=int(seed), verbosity=0)
+        self._texts: dict[int, tuple[Chem.Mol, str | None]] = {}  # id -> (mol kept alive, PDBQT)
         self._mapped: set[str] = set()
         with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as fh:
             fh.write(self.receptor)
@@ -196,28 +220,90 @@ class VinaScorer:
         finally:
             os.unlink(fh.name)
 
+    def pdbqt(self, mol: Chem.Mol) -> str | None:
+        """The ligand's PDBQT (meeko), prepared once per molecule object."""
+        if id(mol) not in self._texts:
+            self._texts[id(mol)] = (mol, ligand_pdbqt(mol))
+        return self._texts[id(mol)][1]
+
     def prepare_maps(self, mols) -> None:
         """Compute the grid maps once for the atom types of all ``mols``: Vina computes maps
         only for the ligands it holds, and scoring an atom type without a map aborts the process."""
-        texts = [t for t in (ligand_pdbqt(m) for m in mols) if t is not None]
-        if texts:
-            self.vina.set_ligand_from_string(texts)
+        texts = [t for t in (self.pdbqt(m) for m in mols) if t is not None]
+        cover, seen = [], set()
+        for text in texts:  # Vina holds the given ligands at once (memory grows fast): a few that cover every type
+            types = _pdbqt_types(text)
+            if not types <= seen:
+                cover.append(text)
+                seen |= types
+        if cover:
+            self.vina.set_ligand_from_string(cover)
             self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
         self._mapped = set(texts)
 
+    def _set(self, mol: Chem.Mol) -> bool:
+        text = self.pdbqt(mol)
+        if text is None or text not in self._mapped:
+            log.debug("ligand not prepared for Vina (unparametrised or not given to prepare_maps)")
+            return False
+        self.vina.set_ligand_from_string(text)
+        return True
+
     def score(self, mol: Chem.Mol) -> tuple[float, float]:
         """(score as given, score after local optimisation), kcal/mol; NaN if not scorable."""
-        text = ligand_pdbqt(mol)
-        if text is None:
-            return float("nan"), float("nan")
+        score, minimised, _ = self.optimize(mol)
+        return score, minimised
+
+    def optimize(self, mol: Chem.Mol) -> tuple[float, float, Chem.Mol | None]:
+        """Vina's local optimisation of a pose (position, orientation, torsions): returns
+        (score as given, score after, the optimised pose as read back from PDBQT with
+        meeko, hydrogens included; None if it failed). NaN scores if not scorable, e.g.
+        the ligand is outside the box."""
+        if not self._set(mol):
+            return float("nan"), float("nan"), None
         try:
-            if text not in self._mapped:
-                raise RuntimeError("ligand was not given to prepare_maps")
-            self.vina.set_ligand_from_string(text)
-            return float(self.vina.score()[0]), float(self.vina.optimize()[0])
+            before = float(self.vina.score()[0])
+            after = float(self.vina.optimize()[0])
         except (RuntimeError, TypeError, ValueError) as exc:
             log.debug("vina failed: %s", exc)
-            return float("nan"), float("nan")
+            return float("nan"), float("nan"), None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "pose.pdbqt"
+            self.vina.write_pose(str(path), overwrite=True)
+            poses = pdbqt_poses(path.read_text())
+        return before, after, poses[0] if poses else None
+
+    def dock(self, mol: Chem.Mol, *, exhaustiveness: int = 8, n_poses: int = 10) -> list[tuple[float, Chem.Mol]]:
+        """Vina's global search from ``mol``'s conformer: ``(score, pose)`` best first."""
+        if not self._set(mol):
+            raise InputError("Vina could not prepare this ligand (meeko found no parameters for it)")
+        self.vina.dock(exhaustiveness=exhaustiveness, n_poses=n_poses)
+        energies = self.vina.energies(n_poses=n_poses)[:, 0]
+        poses = pdbqt_poses(self.vina.poses(n_poses=n_poses))
+        return list(zip(energies.tolist(), poses))
+
+
+def _pdbqt_types(text: str) -> set[str]:
+    """AutoDock atom types of a PDBQT (last column of ATOM/HETATM records)."""
+    return {line.split()[-1] for line in text.splitlines() if line.startswith(("ATOM", "HETATM"))}
+
+
+def pdbqt_poses(text: str) -> list[Chem.Mol]:
+    """Every pose of a meeko-written PDBQT (one per MODEL) as an RDKit molecule with
+    hydrogens and bond orders (from meeko's SMILES remark)."""
+    from meeko import PDBQTMolecule, RDKitMolCreate
+
+    with rdBase.BlockLogs():
+        mol = RDKitMolCreate.from_pdbqt_mol(PDBQTMolecule(text, skip_typing=True))[0]
+    if mol is None:
+        return []
+    return [Chem.Mol(mol, confId=c.GetId()) for c in mol.GetConformers()]
+
+
+def pocket_residues(pocket) -> list[tuple[str, int, str]]:
+    """``(chain, resseq, icode)`` of every residue of a pocket :class:`~moldiff.data.protein.Protein`."""
+    return sorted({(c, int(r), i.strip()) for c, r, i in zip(pocket.chain, pocket.residue_number,
+                                                             pocket.insertion_code)})
 
 
 def vina_available() -> bool:
@@ -228,13 +314,14 @@ def vina_available() -> bool:
 
 # --- everything together -----------------------------------------------------------------------
 def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *, pocket=None, reference=None,
-                       center=None, radius: float = 10.0, vina: bool = True, posebusters: bool = True,
+                       center=None, radius: float = 10.0, vina: bool = True, posebusters: bool | str = True,
                        progress: bool = False) -> dict:
     """Metrics of designed ligands (``None`` = could not be assembled, counted invalid).
 
     ``pocket``: the :class:`~moldiff.data.protein.Protein` pocket (default: residues within
     ``radius`` of ``reference``'s atoms or of ``center``). ``reference``: the reference ligand,
-    scored the same way (``reference_*`` keys). Returns a dict of summary metrics and
+    scored the same way (``reference_*`` keys). ``posebusters``: ``True`` (all intramolecular
+    checks), ``"fast"`` (without the slow internal-energy check) or ``False``. Returns a dict of summary metrics and
     ``per_molecule`` rows.
     """
     from moldiff.data.protein import read_protein, select_pocket
@@ -252,7 +339,7 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
                "heavy_atoms": m.GetNumHeavyAtoms(), **clash_report(m, pocket)}
         row.update(druglike_properties(m))
         rows.append(row)
-    pb = posebusters_mol_checks(valid) if posebusters else None
+    pb = posebusters_mol_checks(valid, energy=posebusters != "fast") if posebusters else None
     if pb is not None:
         for row, ok in zip(rows, pb):
             row["posebusters"] = ok
@@ -264,9 +351,8 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
                    **druglike_properties(reference)}
     scorer = None
     if vina and vina_available():
-        residues = sorted({(c, int(r), i.strip()) for c, r, i in zip(pocket.chain, pocket.residue_number, pocket.insertion_code)})
         ligands = valid + ([reference] if reference is not None else [])
-        scorer = VinaScorer(protein_file, residues, site_center, ligands)
+        scorer = VinaScorer(protein_file, pocket_residues(pocket), site_center, ligands)
         scorer.prepare_maps(ligands)
         items = rows
         if progress:

@@ -86,6 +86,15 @@ class PocketEGNNDenoiser(nn.Module):
     def forward(self, pos, h, t, batch, num_graphs, pocket_pos, pocket_h, pocket_batch):
         n = pos.shape[0]
         edge_index = complex_edges(pos, batch, pocket_pos, pocket_batch, self.cutoff, self.pocket_cutoff)
+        if self.pocket_cutoff is None and len(pocket_pos):
+            # pocket atoms without an edge to the ligand never influence it: leave them out
+            # (exact; most of a 10 Å pocket is beyond the cutoff of a compact ligand)
+            used = torch.zeros(len(pocket_pos), dtype=torch.bool, device=pos.device)
+            used[edge_index[edge_index >= n] - n] = True
+            remap = torch.full((len(pocket_pos),), -1, dtype=torch.long, device=pos.device)
+            remap[used] = torch.arange(int(used.sum()), device=pos.device)
+            edge_index = torch.where(edge_index >= n, remap[(edge_index - n).clamp_min(0)] + n, edge_index)
+            pocket_pos, pocket_h, pocket_batch = pocket_pos[used], pocket_h[used], pocket_batch[used]
         x_in = torch.cat([pos, pocket_pos.to(pos.dtype)], dim=0)
         src, dst = edge_index
         d2 = ((x_in[dst] - x_in[src]) ** 2).sum(-1, keepdim=True)

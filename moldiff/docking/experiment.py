@@ -1,0 +1,261 @@
+"""Docking experiments from a config: ``moldiff dock CONFIG.yaml [key=value ...]``.
+
+Output folder (``output.dir``)::
+
+    config.yaml            the resolved config
+    results.csv            one row per (method, complex): every method side by side
+    summary.json           per method: success rates, median RMSD, PoseBusters-valid rate, time
+    <method>/poses/<ID>.sdf    K poses, best first (properties: rank, score, rmsd, ...)
+    <method>/results.csv   <method>/summary.json   <method>/records/<ID>.json
+
+Each complex's record is written atomically when it finishes; a re-run skips complexes that
+have one (``output.resume``), and a complex that fails is recorded with its error without
+stopping the run. Complexes run through Lightning's predict loop, so a large screen shards
+over GPUs and nodes with the usual ``trainer.strategy: ddp`` / ``devices`` / ``num_nodes``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from moldiff.config import DockConfig, to_dict
+from moldiff.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Å, the success threshold of pose prediction
+SUCCESS_RMSD = 2.0
+RESULT_COLUMNS = ["method", "id", "n_heavy", "top1_rmsd", "best_rmsd", "top5_rmsd", "score", "posebusters_valid",
+                  "seconds", "status", "error"]
+
+
+def safe_name(complex_id: str) -> str:
+    """File name of a complex id (FEP ids hold a slash)."""
+    return complex_id.replace("/", "__")
+
+
+def resolve_root(cfg: DockConfig) -> Path:
+    from moldiff.paths import data_dir
+
+    if cfg.data.root:
+        return Path(cfg.data.root).expanduser()
+    shared = data_dir() or Path("../shared/data")
+    return shared / "posebusters_dev"
+
+
+def select_entries(cfg: DockConfig):
+    """The complexes of the config, in id order (``data.ids`` and ``limit`` applied)."""
+    from moldiff.data.complexes import find_complexes
+
+    entries = find_complexes(resolve_root(cfg))
+    if cfg.data.ids:
+        known = {e.id for e in entries}
+        missing = [i for i in cfg.data.ids if i not in known]
+        if missing:
+            raise InputError(f"{resolve_root(cfg)}: no complex with id {', '.join(missing)}")
+        entries = [e for e in entries if e.id in set(cfg.data.ids)]
+    return entries[: cfg.limit] if cfg.limit else entries
+
+
+def entry_ligand(entry):
+    """The RDKit ligand of a complex entry (its SDF record for multi-ligand files)."""
+    from moldiff.chem.ligand import read_ligand
+
+    if entry.record is None:
+        return read_ligand(entry.ligand)
+    return read_ligand(entry.ligand, all_records=True)[entry.record]
+
+
+class ComplexDocker:
+    """Docks one complex with one method and writes its poses and record (atomically)."""
+
+    def __init__(self, cfg: DockConfig, method: str, folder: Path, model=None):
+        from moldiff.docking.dock import Docker
+
+        self.cfg, self.method, self.folder = cfg, method, folder
+        self.docker = (Docker(model, conformers=cfg.conformers, refine=cfg.refine, ranking=cfg.ranking)
+                       if method == "moldiff" else None)
+
+    def record_path(self, entry) -> Path:
+        return self.folder / "records" / f"{safe_name(entry.id)}.json"
+
+    def __call__(self, entry) -> dict:
+        from moldiff.data.complexes import structure_file
+        from moldiff.docking.dock import vina_dock, write_poses
+        from moldiff.docking.pose import symmetric_rmsd
+        from moldiff.paths import atomic_path
+
+        cfg, start = self.cfg, time.perf_counter()
+        row = {"method": self.method, "id": entry.id, "n_heavy": None, "top1_rmsd": None, "best_rmsd": None,
+               "top5_rmsd": None, "score": None, "posebusters_valid": None, "seconds": None, "status": "ok",
+               "error": ""}
+        try:
+            ligand = entry_ligand(entry)
+            row["n_heavy"] = ligand.GetNumHeavyAtoms()
+            protein = structure_file(entry)
+            site = ({"reference": ligand} if cfg.pocket.site == "reference"
+                    else {"center": ligand.GetConformer().GetPositions().mean(0)})
+            if self.method == "moldiff":
+                result = self.docker.dock(protein, ligand, radius=cfg.pocket.radius, k=cfg.num_poses, steps=cfg.steps,
+                                          sampler=cfg.sampler, seed=cfg.seed, name=entry.id, **site)
+            else:
+                result = vina_dock(protein, ligand, radius=cfg.pocket.radius, k=cfg.num_poses, seed=cfg.seed,
+                                   exhaustiveness=cfg.vina.exhaustiveness, conformers=cfg.conformers, name=entry.id,
+                                   **site)
+            rmsd = [symmetric_rmsd(p, ligand) for p in result.poses]
+            for pose, r in zip(result.poses, rmsd):
+                pose.SetDoubleProp("rmsd", r)
+            if cfg.posebusters:
+                from moldiff.metrics.pocket import posebusters_dock_checks
+
+                checks = posebusters_dock_checks(result.poses[:1], protein)
+                row["posebusters_valid"] = None if checks is None else checks[0]
+            poses = self.folder / "poses" / f"{safe_name(entry.id)}.sdf"
+            poses.parent.mkdir(parents=True, exist_ok=True)
+            write_poses(result, poses)
+            row.update(top1_rmsd=rmsd[0], best_rmsd=float(np.nanmin(rmsd)) if not np.isnan(rmsd).all() else None,
+                       top5_rmsd=float(np.nanmin(rmsd[:5])) if not np.isnan(rmsd[:5]).all() else None,
+                       score=result.scores[0])
+        except InputError as exc:
+            row.update(status="error", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 -- one broken complex must not stop a screen
+            log.debug("complex %s failed", entry.id, exc_info=True)
+            row.update(status="error", error=f"{type(exc).__name__}: {exc}")
+        row["seconds"] = time.perf_counter() - start
+        row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        path = self.record_path(entry)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(row, indent=1) + "\n")
+        return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Success rates (top-1 / top-5 RMSD < 2 Å; failed complexes count as misses), median
+    top-1 RMSD, PoseBusters-valid share of top-1 poses, and time per complex."""
+    n = len(rows)
+    ok = [r for r in rows if r["status"] == "ok"]
+
+    def rate(pred):
+        return sum(1 for r in rows if pred(r)) / n if n else None
+
+    def below(key):
+        return lambda r: r.get(key) is not None and r[key] < SUCCESS_RMSD
+
+    top1 = [r["top1_rmsd"] for r in ok if r["top1_rmsd"] is not None]
+    checked = [r for r in ok if r.get("posebusters_valid") is not None]
+    secs = [r["seconds"] for r in rows if r.get("seconds") is not None]
+    return {
+        "n": n, "n_ok": len(ok), "n_error": n - len(ok),
+        "success_top1": rate(below("top1_rmsd")),
+        "success_top5": rate(below("top5_rmsd")),
+        "success_best": rate(below("best_rmsd")),
+        "median_top1_rmsd": float(np.median(top1)) if top1 else None,
+        "posebusters_valid_top1": (sum(r["posebusters_valid"] for r in checked) / len(checked)) if checked else None,
+        "success_top1_and_pb_valid": (rate(lambda r: below("top1_rmsd")(r) and r.get("posebusters_valid") is True)
+                                      if checked else None),
+        "seconds_per_complex_median": float(np.median(secs)) if secs else None,
+        "seconds_per_complex_mean": float(np.mean(secs)) if secs else None,
+    }
+
+
+def _write_table(rows: list[dict], path: Path) -> None:
+    import pandas as pd
+
+    from moldiff.paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(tmp, index=False)
+
+
+def _write_json(obj, path: Path) -> None:
+    from moldiff.paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list) -> None:
+    """Run ``worker`` over ``pending`` complexes in Lightning's predict loop (sharded by DDP)."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader
+
+    class DockingTask(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            model = worker.docker.model if worker.docker is not None else None
+            self.denoiser = model.denoiser if model is not None else torch.nn.Identity()
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            return batch  # complex entries (file paths); the worker moves tensors itself
+
+        def predict_step(self, batch, batch_idx):
+            return [worker(entry) for entry in batch]
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):  # device banners, tips
+        logging.getLogger(name).setLevel(logging.WARNING)
+    trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+                         strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes, logger=False,
+                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=True)
+    loader = DataLoader(pending, batch_size=1, shuffle=False, collate_fn=list)
+    trainer.predict(DockingTask(), loader, return_predictions=False)
+
+
+def run_experiment(cfg: DockConfig) -> dict:
+    """Run a docking experiment; returns ``{method: summary}`` (also in ``summary.json``).
+
+    Raises :class:`InputError` before any work for a missing data root, an unwritable
+    output folder, an unknown model or a Vina setting without the ``eval`` extra.
+    """
+    from moldiff.metrics.pocket import vina_available
+    from moldiff.paths import check_writable
+
+    entries = select_entries(cfg)
+    methods = [cfg.method] + ([cfg.baseline] if cfg.baseline != "none" and cfg.baseline != cfg.method else [])
+    if ("vina" in methods or cfg.refine or cfg.ranking == "vina") and not vina_available():
+        raise InputError("this experiment uses Vina (baseline, refinement or ranking): pip install 'moldiff[eval]', "
+                         "or set baseline=none refine=false ranking=fit")
+    out = Path(cfg.output.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out / "summary.json")
+    model = None
+    if "moldiff" in methods:
+        import moldiff
+
+        model = moldiff.load(cfg.model)
+        if not hasattr(model, "design"):
+            raise InputError(f"{cfg.model}: not a pocket model (docking needs one, e.g. the shipped 'pocket')")
+    _write_json_yaml(to_dict(cfg), out / "config.yaml")
+    summaries, all_rows = {}, []
+    for method in methods:
+        folder = out / method
+        worker = ComplexDocker(cfg, method, folder, model)
+        done = {e.id for e in entries if cfg.output.resume and worker.record_path(e).is_file()}
+        pending = [e for e in entries if e.id not in done]
+        log.info("%s: %d complexes (%d done before, %d to dock) -> %s", method, len(entries), len(done),
+                 len(pending), folder)
+        if pending:
+            _predict(cfg, worker, pending)
+        rows = [json.loads(worker.record_path(e).read_text()) for e in entries if worker.record_path(e).is_file()]
+        _write_table(rows, folder / "results.csv")
+        summaries[method] = summarize(rows)
+        _write_json(summaries[method], folder / "summary.json")
+        all_rows += rows
+    _write_table(all_rows, out / "results.csv")
+    _write_json(summaries, out / "summary.json")
+    return summaries
+
+
+def _write_json_yaml(data: dict, path: Path) -> None:
+    import yaml
+
+    from moldiff.paths import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False))
