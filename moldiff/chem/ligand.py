@@ -45,7 +45,10 @@ def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: boo
     path = Path(text)
     is_file_like = path.suffix.lower() in (".sdf", ".mol", ".mol2", ".pdb", ".gz") or path.exists()
     if not is_file_like:
-        mol = Chem.MolFromSmiles(text)
+        from rdkit import rdBase
+
+        with rdBase.BlockLogs():  # RDKit's multi-line parse report; the error below names the input
+            mol = Chem.MolFromSmiles(text)
         if mol is None or mol.GetNumAtoms() == 0:
             raise InputError(f"{text!r}: not a file and not a SMILES RDKit can parse")
         mols = [mol]

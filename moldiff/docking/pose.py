@@ -22,7 +22,7 @@ def prepare_ligand(mol: Chem.Mol, elements, *, where: str = "ligand") -> Chem.Mo
     prediction. Raises :class:`InputError` for elements outside ``elements`` (the
     model's heavy-atom vocabulary) or a molecule without heavy atoms.
     """
-    heavy = Chem.RemoveHs(mol, sanitize=False)
+    heavy = Chem.RemoveHs(mol)
     if heavy.GetNumAtoms() < 2:
         raise InputError(f"{where}: a ligand needs at least 2 heavy atoms, got {heavy.GetNumAtoms()}")
     unknown = sorted({a.GetSymbol() for a in heavy.GetAtoms()} - set(elements))
