@@ -359,7 +359,8 @@ def _dock_one(args: argparse.Namespace) -> int:
     if not args.protein or not args.ligand:
         raise InputError("docking one complex needs both --protein P.pdb and --ligand L.sdf|SMILES")
     for flag, value in (("-k", args.k), ("--steps", args.steps), ("--radius", args.radius),
-                        ("--conformers", args.conformers), ("--exhaustiveness", args.exhaustiveness)):
+                        ("--conformers", args.conformers), ("--exhaustiveness", args.exhaustiveness),
+                        ("--refine-steps", args.refine_steps + 1)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
     given = [x for x in ("reference", "center", "box") if getattr(args, x) is not None]
@@ -375,7 +376,7 @@ def _dock_one(args: argparse.Namespace) -> int:
     else:
         model = _load_pocket_model(args.model, args.device)
         docker = Docker(model, conformers=args.conformers, refine=not args.no_refine,
-                        ranking="fit" if args.no_refine else "vina")
+                        ranking="fit" if args.no_refine else "vina", refine_steps=args.refine_steps)
         result = docker.dock(args.protein, args.ligand, **site, radius=args.radius, k=args.k, steps=args.steps,
                              seed=args.seed)
     reference = None
@@ -503,11 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("--radius", type=float, default=None, help="pocket radius, Å (default 10)")
     do.add_argument("-o", "--output", default="poses.sdf", help="output SDF (one complex)")
     do.add_argument("-k", type=int, default=10, help="poses")
-    do.add_argument("--steps", type=int, default=50)
+    do.add_argument("--steps", type=int, default=40)
     do.add_argument("--conformers", type=int, default=30, help="RDKit conformers of the ligand")
     do.add_argument("--method", choices=["moldiff", "vina"], default="moldiff")
     do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")
     do.add_argument("--no-refine", action="store_true", help="no Vina refinement; rank by conformer fit")
+    do.add_argument("--refine-steps", type=int, default=20, help="Monte Carlo trials per pose in the refinement")
     do.add_argument("--seed", type=int, default=0)
     do.add_argument("--model", default=None, help="pocket model (default: the shipped one)")
     do.add_argument("--device", default="cpu")

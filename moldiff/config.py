@@ -381,10 +381,11 @@ class DockConfig:
     baseline: Literal["none", "vina"] = option("none", help="also dock every complex with AutoDock Vina")
     model: str = option("pocket", help="pocket model: a shipped name or a checkpoint file")
     num_poses: int = option(10, min=1, help="K poses per complex")
-    steps: int = option(50, min=1)
+    steps: int = option(40, min=1)
     sampler: Literal["ddpm", "ddim"] = "ddpm"
     conformers: int = option(30, min=1, help="RDKit conformers per ligand")
     refine: bool = option(True, help="Vina local optimisation of each pose")
+    refine_steps: int = option(20, min=0, help="Monte Carlo trials per pose after the local optimisation")
     ranking: Literal["vina", "fit"] = "vina"
     posebusters: bool = option(True, help="PoseBusters 'dock' checks of each top-1 pose")
     seed: int = 0

@@ -129,17 +129,20 @@ class Docker:
             (conformer-fit RMSD to the sampled placement; no Vina needed). project: restrict
             every sampling step's clean-structure prediction to rigid placements of the
             conformers (:class:`~moldiff.docking.pose.ConformerProjection`); without it the
-            network places atoms freely and a conformer is fitted afterwards.
+            network places atoms freely and a conformer is fitted afterwards. refine_steps:
+            after the local optimisation, this many Monte Carlo trials per pose (a random rigid
+            move of up to 2 Å and 45°, or another conformer superposed on the pose, each
+            locally optimised; kept when the Vina score improves).
     """
 
     def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
-                 project: bool = True):
+                 project: bool = True, refine_steps: int = 0):
         if ranking not in RANKINGS:
             raise InputError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
         if conformers < 1:
             raise InputError(f"conformers must be positive, got {conformers}")
         self.model, self.conformers, self.refine, self.ranking = model, conformers, refine, ranking
-        self.project = project
+        self.project, self.refine_steps = project, refine_steps
 
     @property
     def elements(self) -> tuple[str, ...]:
@@ -205,20 +208,58 @@ class Docker:
         if use_vina:
             scorer = _scorer(prot.path or protein, pocket, centre, box_size(confs) if size is None else size, seed)
             scorer.prepare_maps(poses)
+            rng = np.random.default_rng(seed)
             for i, pose in enumerate(list(poses)):
-                if self.refine:
-                    before, after, optimised = scorer.optimize(pose)
-                    moved = None if optimised is None else with_heavy_coordinates(lig, optimised)
-                    if moved is not None:
-                        moved.SetDoubleProp("fit_rmsd", pose.GetDoubleProp("fit_rmsd"))
-                        moved.SetDoubleProp("score_before_refinement", before)
-                        poses[i] = moved
-                        scores[i] = after
-                else:
+                if not self.refine:
                     scores[i] = scorer.score(pose)[0]
+                    continue
+                before, after, moved = self._optimise(scorer, lig, pose)
+                if moved is None:
+                    continue
+                for _ in range(self.refine_steps):
+                    _, trial_score, trial = self._optimise(scorer, lig, _perturb(moved, confs, rng))
+                    if trial is not None and trial_score < after:
+                        after, moved = trial_score, trial
+                moved.SetDoubleProp("fit_rmsd", pose.GetDoubleProp("fit_rmsd"))
+                moved.SetDoubleProp("score_before_refinement", before)
+                poses[i], scores[i] = moved, after
         rank_by = [p.GetDoubleProp("fit_rmsd") for p in poses] if self.ranking == "fit" else None
         return _finish(poses, scores, "moldiff", start, {"centre": centre.tolist()}, where if name is None else name,
                        rank_by)
+
+    @staticmethod
+    def _optimise(scorer, lig, pose):
+        """(score before, score after, optimised pose in the input's atom order or None)."""
+        before, after, optimised = scorer.optimize(pose)
+        moved = None if optimised is None or np.isnan(after) else with_heavy_coordinates(lig, optimised)
+        return before, after, moved
+
+
+def _perturb(pose: Chem.Mol, confs: Chem.Mol, rng: np.random.Generator) -> Chem.Mol:
+    """A Monte Carlo trial: a random rigid move of ``pose`` (up to 2 Å, 45°) or, every
+    other time, a random conformer of ``confs`` superposed on it (same atom order)."""
+    from moldiff.docking.pose import heavy_indices, kabsch
+
+    pos = pose.GetConformer().GetPositions()
+    heavy = heavy_indices(pose)
+    if rng.random() < 0.5 and confs.GetNumConformers() > 1:
+        other = confs.GetConformers()[int(rng.integers(confs.GetNumConformers()))].GetPositions()
+        rot, shift, _ = kabsch(other[heavy], pos[heavy])
+        new = other @ rot.T + shift
+    else:
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = rng.uniform(-np.pi / 4, np.pi / 4)
+        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+        centre = pos[heavy].mean(0)
+        step = rng.normal(size=3)
+        new = (pos - centre) @ rot.T + centre + 2.0 * rng.uniform() * step / np.linalg.norm(step)
+    out = Chem.Mol(pose)
+    conf = out.GetConformer()
+    for j, xyz in enumerate(new):
+        conf.SetAtomPosition(j, xyz.tolist())
+    return out
 
 
 def vina_dock(protein, ligand, *, reference=None, center=None, box=None, radius: float = 10.0, k: int = 10,

@@ -78,7 +78,8 @@ class ComplexDocker:
         from moldiff.docking.dock import Docker
 
         self.cfg, self.method, self.folder = cfg, method, folder
-        self.docker = (Docker(model, conformers=cfg.conformers, refine=cfg.refine, ranking=cfg.ranking)
+        self.docker = (Docker(model, conformers=cfg.conformers, refine=cfg.refine, ranking=cfg.ranking,
+                              refine_steps=cfg.refine_steps)
                        if method == "moldiff" else None)
 
     def record_path(self, entry) -> Path:

@@ -212,7 +212,7 @@ class VinaScorer:
         self.center, self.size = center, np.broadcast_to(np.asarray(size, dtype=float), (3,)).copy()
         self.vina = Vina(sf_name="vina", cpu=1, seed=int(seed), verbosity=0)
         self._texts: dict[int, tuple[Chem.Mol, str | None]] = {}  # id -> (mol kept alive, PDBQT)
-        self._mapped: set[str] = set()
+        self._mapped: set[str] = set()  # AutoDock atom types with grid maps
         with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as fh:
             fh.write(self.receptor)
         try:
@@ -239,11 +239,11 @@ class VinaScorer:
         if cover:
             self.vina.set_ligand_from_string(cover)
             self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
-        self._mapped = set(texts)
+        self._mapped = seen
 
     def _set(self, mol: Chem.Mol) -> bool:
         text = self.pdbqt(mol)
-        if text is None or text not in self._mapped:
+        if text is None or not _pdbqt_types(text) <= self._mapped:
             log.debug("ligand not prepared for Vina (unparametrised or not given to prepare_maps)")
             return False
         self.vina.set_ligand_from_string(text)
