@@ -7,6 +7,7 @@ import torch
 
 from moldiff.build import build_datamodule
 from moldiff.config import (
+    DockConfig,
     EvaluateConfig,
     TrainConfig,
     QM9DataConfig,
@@ -31,6 +32,7 @@ CONFIG_SCHEMAS = {
     "test/pocket_tiny.yaml": TrainConfig,
     "pocket/druglike_pretrain.yaml": TrainConfig,
     "pocket/fep_finetune.yaml": TrainConfig,
+    "docking/posebusters_dev.yaml": DockConfig,
 }
 
 

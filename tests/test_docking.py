@@ -144,7 +144,8 @@ def test_experiment_writes_poses_tables_and_summary_for_both_methods(experiment)
         assert s["posebusters_valid_top1"] is not None
         poses = Chem.SDMolSupplier(str(out / method / "poses" / "pbw_1ia1.sdf"), removeHs=False)
         mols = [m for m in poses]
-        assert len(mols) == 3 and all(m is not None for m in mols)
+        # moldiff returns K poses; Vina up to K (as many distinct poses as its search found)
+        assert (len(mols) == 3 if method == "moldiff" else 1 <= len(mols) <= 3) and all(m is not None for m in mols)
         scores = [m.GetDoubleProp("score") for m in mols]
         assert scores == sorted(scores)
         row = good[(good.method == method) & (good.id == "pbw_1ia1")].iloc[0]

@@ -12,7 +12,30 @@ from moldiff.data.qm9 import QM9Dataset, qm9_stats
 from moldiff.data.transforms import CenterPositions
 
 
-class QM9DataModule(pl.LightningDataModule):
+class _SplitLoaders(pl.LightningDataModule):
+    """train/val/test PyG loaders over ``self.datasets`` (filled by ``setup``); the training
+    shuffle is seeded by ``self.seed``; ``follow_batch`` as PyG's ``DataLoader``."""
+
+    follow_batch: list[str] | None = None
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self.setup()
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, generator=generator, follow_batch=self.follow_batch,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+class QM9DataModule(_SplitLoaders):
     """QM9 train/val/test loaders of PyG batches, positions centred per molecule.
 
     Args:
@@ -56,26 +79,6 @@ class QM9DataModule(pl.LightningDataModule):
             self._stats = qm9_stats("train", cache=self.cache)
         return self._stats
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            generator=generator,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
 
 def _default_data_file(given: str | None, relative: str, key: str) -> Path:
@@ -100,7 +103,7 @@ def _empty_pocket(graph):
     return graph
 
 
-class PocketDataModule(pl.LightningDataModule):
+class PocketDataModule(_SplitLoaders):
     """Ligands for pocket models: ``"complexes"`` (ligand + pocket, split by target) or
     ``"druglike"`` (ligands alone, centred; the pre-training set).
 
@@ -113,6 +116,8 @@ class PocketDataModule(pl.LightningDataModule):
         build_workers: the drug-like set. batch_size, num_workers, limit_*: as QM9. seed:
         split, subset and shuffle seed.
     """
+
+    follow_batch = ["pocket_pos"]
 
     def __init__(self, name: str = "complexes", *, root: str | None = None, radius: float = 10.0,
                  split=(0.8, 0.1, 0.1), smiles: str | None = None, num_molecules: int = 20000,
@@ -187,19 +192,3 @@ class PocketDataModule(pl.LightningDataModule):
         self.setup()
         return torch.tensor([[int(g.num_pocket_atoms), g.pos.shape[0]] for g in self.datasets["train"]],
                             dtype=torch.long).T.contiguous()
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, generator=generator, follow_batch=["pocket_pos"],
-                          persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

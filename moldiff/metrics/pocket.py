@@ -278,8 +278,9 @@ class VinaScorer:
         if not self._set(mol):
             raise InputError("Vina could not prepare this ligand (meeko found no parameters for it)")
         self.vina.dock(exhaustiveness=exhaustiveness, n_poses=n_poses)
-        energies = self.vina.energies(n_poses=n_poses)[:, 0]
-        poses = pdbqt_poses(self.vina.poses(n_poses=n_poses))
+        # no energy window: K poses where Vina's search found K distinct ones (min. 1 Å apart)
+        energies = self.vina.energies(n_poses=n_poses, energy_range=1e6)[:, 0]
+        poses = pdbqt_poses(self.vina.poses(n_poses=n_poses, energy_range=1e6))
         return list(zip(energies.tolist(), poses))
 
 
