@@ -187,3 +187,19 @@ def test_dock_one_complex_from_smiles_on_the_command_line(shared_data, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("moldiff: error:") and "C1CC(" in err[-1]
     assert not (tmp_path / "bad.sdf").exists()
+
+
+def test_vina_receptor_keeps_cofactors_in_the_pocket(shared_data):
+    """meeko types amino acids only; cofactors in the pocket (here NADP) must still be there,
+    or Vina places ligands into their site (PoseBusters' cofactor-overlap checks then fail)."""
+    from moldiff.data.protein import read_protein, select_pocket
+    from moldiff.metrics.pocket import pocket_residues, receptor_pdbqt
+
+    folder = shared_data / "posebusters_dev" / "6XG5_TOP"
+    ligand = Chem.MolFromMolFile(str(folder / "6XG5_TOP_ligand.sdf"))
+    site = select_pocket(read_protein(folder / "6XG5_TOP_protein.pdb"), ligand_pos=ligand.GetConformer().GetPositions())
+    text = receptor_pdbqt(folder / "6XG5_TOP_protein.pdb", pocket_residues(site))
+    cofactor = [line for line in text.splitlines() if line.startswith("ATOM") and line[17:20] == "NDP"]
+    assert len(cofactor) == 48
+    assert {line.split()[-1] for line in cofactor} == {"C", "N", "OA", "P"}
+    assert "HOH" not in text

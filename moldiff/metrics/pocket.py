@@ -130,8 +130,17 @@ def _bust(config: str, mols: list[Chem.Mol], mol_cond=None) -> list[bool] | None
 
 
 # --- Vina ---------------------------------------------------------------------------------
+#: AutoDock atom types of cofactor / ion heavy atoms by element (typed by element only:
+#: enough for Vina's steric and hydrophobic terms; H-bond donors among them are not marked)
+COFACTOR_TYPES = {"C": "C", "N": "N", "O": "OA", "S": "SA", "P": "P", "F": "F", "CL": "Cl", "BR": "Br", "I": "I",
+                  "ZN": "Zn", "FE": "Fe", "MG": "Mg", "MN": "Mn", "CA": "Ca"}
+
+
 def receptor_pdbqt(protein_file: str | Path, pocket_residues) -> str:
-    """PDBQT text of the pocket's standard amino-acid residues, polar hydrogens added (meeko)."""
+    """PDBQT text of the pocket: standard amino-acid residues with polar hydrogens (meeko's
+    templates), plus the heavy atoms of cofactors and ions in the pocket typed by element
+    (:data:`COFACTOR_TYPES`; meeko has no offline templates for them), so poses cannot
+    be placed into a cofactor or metal site. Waters are left out."""
     from Bio.PDB import PDBIO, MMCIFParser, PDBParser, Select
     from Bio.PDB.Polypeptide import is_aa
     from meeko import MoleculePreparation, PDBQTWriterLegacy, Polymer, ResidueChemTemplates
@@ -171,7 +180,28 @@ def receptor_pdbqt(protein_file: str | Path, pocket_residues) -> str:
         root.setLevel(level)
     if not rigid.strip():
         raise InputError(f"{protein_file}: no pocket residue could be prepared for Vina")
-    return rigid
+    return rigid + _cofactor_pdbqt(structure, wanted, is_aa)
+
+
+def _cofactor_pdbqt(structure, wanted, is_aa) -> str:
+    """ATOM records (PDBQT) of the non-amino-acid, non-water residues among ``wanted``."""
+    lines = []
+    for residue in next(iter(structure)).get_residues():
+        chain = residue.get_parent().id
+        key = (chain, residue.id[1], residue.id[2].strip())
+        if key not in wanted or is_aa(residue, standard=True) or residue.get_resname() in ("HOH", "WAT", "DOD"):
+            continue
+        for atom in residue.get_atoms():
+            if atom.is_disordered() and atom.get_altloc() not in ("A", " "):
+                continue
+            kind = COFACTOR_TYPES.get((atom.element or "").strip().upper())
+            if kind is None:
+                continue
+            x, y, z = atom.coord
+            lines.append(f"ATOM  {len(lines) + 1:5d} {atom.get_name()[:4]:<4} {residue.get_resname()[:3]:>3} "
+                         f"{chain[:1]:1}{residue.id[1] % 10000:4d}    {x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00    "
+                         f"+0.000 {kind:<2}")
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def ligand_pdbqt(mol: Chem.Mol) -> str | None:
