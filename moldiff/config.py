@@ -386,6 +386,7 @@ class DockConfig:
     conformers: int = option(30, min=1, help="RDKit conformers per ligand")
     refine: bool = option(True, help="Vina local optimisation of each pose")
     refine_steps: int = option(20, min=0, help="Monte Carlo trials per pose after the local optimisation")
+    placement: Literal["diffusion", "random"] = option("diffusion", help="random: ablation without the model")
     ranking: Literal["vina", "fit"] = "vina"
     posebusters: bool = option(True, help="PoseBusters 'dock' checks of each top-1 pose")
     seed: int = 0

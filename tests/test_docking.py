@@ -203,3 +203,19 @@ def test_vina_receptor_keeps_cofactors_in_the_pocket(shared_data):
     assert len(cofactor) == 48
     assert {line.split()[-1] for line in cofactor} == {"C", "N", "OA", "P"}
     assert "HOH" not in text
+
+
+def test_random_placements_are_rigid_copies_near_the_centre():
+    from moldiff.docking.dock import random_placements
+
+    mol = embed_conformers(prepare_ligand(embed("CC(=O)Nc1ccc(O)cc1"), ("C", "N", "O")), 3, seed=0)
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    centre = np.array([10.0, -5.0, 2.0])
+    out = random_placements(mol, centre, 6, seed=0)
+    dist = lambda x: np.linalg.norm(x[:, None] - x[None], axis=-1)  # noqa: E731
+    confs = [dist(c.GetPositions()[heavy]) for c in mol.GetConformers()]
+    for pos in out:
+        assert np.linalg.norm(pos.mean(0) - centre) <= 2.0 + 1e-9
+        assert min(np.abs(dist(pos) - c).max() for c in confs) < 1e-6
+    assert not np.allclose(out[0], out[1])
+    assert all(np.allclose(a, b) for a, b in zip(out, random_placements(mol, centre, 6, seed=0)))

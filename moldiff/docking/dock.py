@@ -40,6 +40,9 @@ DOCKING_ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B")
 #: Å, the Vina box edge: the ligand's largest extent plus this, within [BOX_MIN, BOX_MAX]
 BOX_PADDING, BOX_MIN, BOX_MAX = 10.0, 20.0, 30.0
 RANKINGS = ("vina", "fit")
+#: how initial poses are made: the pocket diffusion model, or (ablation) random rigid
+#: placements of random conformers within 2 Å of the site centre
+PLACEMENTS = ("diffusion", "random")
 
 
 @dataclass
@@ -132,17 +135,20 @@ class Docker:
             network places atoms freely and a conformer is fitted afterwards. refine_steps:
             after the local optimisation, this many Monte Carlo trials per pose (a random rigid
             move of up to 2 Å and 45°, or another conformer superposed on the pose, each
-            locally optimised; kept when the Vina score improves).
+            locally optimised; kept when the Vina score improves). placement: ``"diffusion"``
+            or ``"random"`` (ablation: what the refinement alone achieves from random starts).
     """
 
     def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
-                 project: bool = True, refine_steps: int = 0):
+                 project: bool = True, refine_steps: int = 0, placement: str = "diffusion"):
         if ranking not in RANKINGS:
             raise InputError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
         if conformers < 1:
             raise InputError(f"conformers must be positive, got {conformers}")
         self.model, self.conformers, self.refine, self.ranking = model, conformers, refine, ranking
-        self.project, self.refine_steps = project, refine_steps
+        if placement not in PLACEMENTS:
+            raise InputError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
+        self.project, self.refine_steps, self.placement = project, refine_steps, placement
 
     @property
     def elements(self) -> tuple[str, ...]:
@@ -193,7 +199,10 @@ class Docker:
         prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box,
                                                radius=self.model.radius if radius is None else radius)
         confs = embed_conformers(lig, self.conformers, seed=seed, where=where)
-        placements = self.place(confs, pocket_graph(pocket), k=k, steps=steps, sampler=sampler, seed=seed)
+        if self.placement == "random":
+            placements = random_placements(confs, centre, k, seed)
+        else:
+            placements = self.place(confs, pocket_graph(pocket), k=k, steps=steps, sampler=sampler, seed=seed)
         if not placements:
             raise RuntimeError("every sampled placement had non-finite coordinates")
         fitted = [fit_conformer(confs, p) for p in placements]
@@ -233,6 +242,25 @@ class Docker:
         before, after, optimised = scorer.optimize(pose)
         moved = None if optimised is None or np.isnan(after) else with_heavy_coordinates(lig, optimised)
         return before, after, moved
+
+
+def random_placements(confs: Chem.Mol, centre, k: int, seed: int) -> list[np.ndarray]:
+    """``k`` heavy-atom placements: a random conformer, uniformly random orientation, its centre
+    uniformly within 2 Å of ``centre`` (the ablation baseline of the diffusion placement)."""
+    from moldiff.docking.pose import heavy_indices
+
+    rng = np.random.default_rng(seed)
+    heavy = heavy_indices(confs)
+    out = []
+    for _ in range(k):
+        pos = confs.GetConformers()[int(rng.integers(confs.GetNumConformers()))].GetPositions()[heavy]
+        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+        q = q * np.sign(np.diag(r))
+        q = q if np.linalg.det(q) > 0 else -q
+        shift = rng.normal(size=3)
+        shift *= 2.0 * rng.uniform() ** (1 / 3) / np.linalg.norm(shift)
+        out.append((pos - pos.mean(0)) @ q.T + np.asarray(centre) + shift)
+    return out
 
 
 def _perturb(pose: Chem.Mol, confs: Chem.Mol, rng: np.random.Generator) -> Chem.Mol:

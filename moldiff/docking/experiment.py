@@ -79,7 +79,7 @@ class ComplexDocker:
 
         self.cfg, self.method, self.folder = cfg, method, folder
         self.docker = (Docker(model, conformers=cfg.conformers, refine=cfg.refine, ranking=cfg.ranking,
-                              refine_steps=cfg.refine_steps)
+                              refine_steps=cfg.refine_steps, placement=cfg.placement)
                        if method == "moldiff" else None)
 
     def record_path(self, entry) -> Path:
