@@ -219,3 +219,12 @@ def test_random_placements_are_rigid_copies_near_the_centre():
         assert min(np.abs(dist(pos) - c).max() for c in confs) < 1e-6
     assert not np.allclose(out[0], out[1])
     assert all(np.allclose(a, b) for a, b in zip(out, random_placements(mol, centre, 6, seed=0)))
+
+
+def test_ligands_with_explicit_stereo_hydrogens_are_docked_on_heavy_atoms(shared_data):
+    """td_3ug2's SDF keeps every hydrogen (RDKit's RemoveHs keeps some for stereo): the
+    docking vocabulary is heavy atoms, so all of them must go, and RMSD still works."""
+    mol = Chem.MolFromMolFile(str(shared_data / "smoke" / "td_3ug2" / "ligand.sdf"), removeHs=False)
+    lig = prepare_ligand(mol, ("C", "N", "O", "F", "Cl"))
+    assert sum(a.GetAtomicNum() > 1 for a in lig.GetAtoms()) == 31
+    assert symmetric_rmsd(mol, mol) == pytest.approx(0.0, abs=1e-9)

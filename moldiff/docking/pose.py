@@ -22,7 +22,7 @@ def prepare_ligand(mol: Chem.Mol, elements, *, where: str = "ligand") -> Chem.Mo
     prediction. Raises :class:`InputError` for elements outside ``elements`` (the
     model's heavy-atom vocabulary) or a molecule without heavy atoms.
     """
-    heavy = Chem.RemoveHs(mol)
+    heavy = Chem.RemoveAllHs(mol)
     if heavy.GetNumAtoms() < 2:
         raise InputError(f"{where}: a ligand needs at least 2 heavy atoms, got {heavy.GetNumAtoms()}")
     unknown = sorted({a.GetSymbol() for a in heavy.GetAtoms()} - set(elements))
@@ -101,8 +101,7 @@ def with_heavy_coordinates(mol: Chem.Mol, source: Chem.Mol, conf_id: int = -1) -
     """``mol`` (the input graph) with the heavy-atom coordinates of ``source`` (the same
     molecule in another atom order, e.g. read back from PDBQT) and hydrogens placed on
     them; ``None`` if the two heavy-atom graphs do not match."""
-    heavy = Chem.RemoveHs(mol, sanitize=False)
-    src = Chem.RemoveHs(source, sanitize=False)
+    heavy, src = _heavy(mol), _heavy(source)
     match = src.GetSubstructMatch(heavy, useChirality=False)
     if len(match) != heavy.GetNumAtoms():
         match = _element_graph(src).GetSubstructMatch(_element_graph(heavy))
@@ -123,7 +122,7 @@ def with_heavy_coordinates(mol: Chem.Mol, source: Chem.Mol, conf_id: int = -1) -
 def _element_graph(mol: Chem.Mol) -> Chem.Mol:
     """Heavy-atom graph with every bond single, no charges, no aromaticity (matching two
     records of one ligand that differ in bond orders, tautomer or protonation)."""
-    rw = Chem.RWMol(Chem.RemoveHs(mol, sanitize=False))
+    rw = Chem.RWMol(_heavy(mol))
     for atom in rw.GetAtoms():
         atom.SetFormalCharge(0)
         atom.SetIsAromatic(False)
@@ -134,6 +133,16 @@ def _element_graph(mol: Chem.Mol) -> Chem.Mol:
         bond.SetIsAromatic(False)
     out = rw.GetMol()
     out.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(out)
+    return out
+
+
+def _heavy(mol: Chem.Mol) -> Chem.Mol:
+    """Every hydrogen removed (also those RDKit keeps for stereo), without re-sanitising,
+    with valences and ring information computed for matching."""
+    out = Chem.RemoveAllHs(mol, sanitize=False)
+    out.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(out)
     return out
 
 
@@ -142,7 +151,7 @@ def symmetric_rmsd(pose: Chem.Mol, reference: Chem.Mol) -> float:
     minimised over the molecule's symmetries (RDKit ``CalcRMS``). When the two records
     differ in bond orders or protonation, atoms are matched on the element graph.
     NaN when the graphs do not match at all."""
-    prb, ref = Chem.RemoveHs(pose, sanitize=False), Chem.RemoveHs(reference, sanitize=False)
+    prb, ref = _heavy(pose), _heavy(reference)
     if prb.GetNumAtoms() != ref.GetNumAtoms():
         return float("nan")
     try:
