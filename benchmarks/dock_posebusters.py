@@ -44,7 +44,7 @@ def main(argv=None) -> int:
             "only_vina": int((~ok_m & ok_v).sum()), "neither": int((~ok_m & ~ok_v).sum()),
             "median_seconds_moldiff_over_vina": float((secs.moldiff / secs.vina).median()),
         }
-        result["per_complex"] = table.to_dict(orient="records")
+        result["per_complex"] = table.astype(object).where(table.notna(), None).to_dict(orient="records")
     report(result, args.json)
     return 0
 
