@@ -48,6 +48,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-vina", action="store_true")
+    p.add_argument("--no-minimise", action="store_true",
+                   help="Vina score only, no Vina-minimised score (minimising clashing designs is slow)")
+    p.add_argument("--pb-fast", action="store_true", help="PoseBusters checks without the internal-energy one")
     p.add_argument("--sdf-dir", help="write each complex's designs here as <ID>.sdf")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", help="write per-complex rows and the summary here")
@@ -68,7 +71,9 @@ def main() -> None:
             if args.sdf_dir:
                 Path(args.sdf_dir).mkdir(parents=True, exist_ok=True)
                 write_sdf([m for m in mols if m is not None], Path(args.sdf_dir) / f"{entry.id}.sdf")
-            metrics = evaluate_in_pocket(mols, entry.protein, reference=reference, vina=not args.no_vina)
+            metrics = evaluate_in_pocket(mols, entry.protein, reference=reference, vina=not args.no_vina,
+                                         vina_minimise=not args.no_minimise,
+                                         posebusters="fast" if args.pb_fast else True)
             metrics.pop("per_molecule")
             row = {"id": entry.id, "status": "ok", "seconds_design": seconds, **metrics}
         except Exception as exc:  # noqa: BLE001 -- one failing complex is recorded, the run goes on

@@ -195,3 +195,7 @@ def test_crystal_ligand_scores_in_its_pocket(shared_data):
     assert rows[0]["vina"] < -5 and rows[0]["vina_min"] <= rows[0]["vina"] + 1e-6
     assert rows[1]["vina"] > rows[0]["vina"]
     assert out["reference_vina"] == pytest.approx(rows[0]["vina"])
+    quick = evaluate_in_pocket([ref], folder / "6M2B_EZO_protein.pdb", reference=ref, vina_minimise=False,
+                               posebusters="fast")
+    assert quick["per_molecule"][0]["vina"] == pytest.approx(rows[0]["vina"], abs=1e-3)
+    assert np.isnan(quick["per_molecule"][0]["vina_min"]) and quick["per_molecule"][0]["posebusters"] is True

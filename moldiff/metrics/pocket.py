@@ -279,10 +279,19 @@ class VinaScorer:
         self.vina.set_ligand_from_string(text)
         return True
 
-    def score(self, mol: Chem.Mol) -> tuple[float, float]:
-        """(score as given, score after local optimisation), kcal/mol; NaN if not scorable."""
-        score, minimised, _ = self.optimize(mol)
-        return score, minimised
+    def score(self, mol: Chem.Mol, *, minimise: bool = True) -> tuple[float, float]:
+        """(score as given, score after local optimisation), kcal/mol; NaN if not scorable
+        (the second also when ``minimise`` is off: badly clashing poses take long to optimise)."""
+        if minimise:
+            score, minimised, _ = self.optimize(mol)
+            return score, minimised
+        if not self._set(mol):
+            return float("nan"), float("nan")
+        try:
+            return float(self.vina.score()[0]), float("nan")
+        except (RuntimeError, TypeError, ValueError) as exc:
+            log.debug("vina failed: %s", exc)
+            return float("nan"), float("nan")
 
     def optimize(self, mol: Chem.Mol) -> tuple[float, float, Chem.Mol | None]:
         """Vina's local optimisation of a pose (position, orientation, torsions): returns
@@ -346,13 +355,15 @@ def vina_available() -> bool:
 # --- everything together -----------------------------------------------------------------------
 def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *, pocket=None, reference=None,
                        center=None, radius: float = 10.0, vina: bool = True, posebusters: bool | str = True,
-                       progress: bool = False) -> dict:
+                       vina_minimise: bool = True, progress: bool = False) -> dict:
     """Metrics of designed ligands (``None`` = could not be assembled, counted invalid).
 
     ``pocket``: the :class:`~moldiff.data.protein.Protein` pocket (default: residues within
     ``radius`` of ``reference``'s atoms or of ``center``). ``reference``: the reference ligand,
     scored the same way (``reference_*`` keys). ``posebusters``: ``True`` (all intramolecular
-    checks), ``"fast"`` (without the slow internal-energy check) or ``False``. Returns a dict of summary metrics and
+    checks), ``"fast"`` (without the slow internal-energy check) or ``False``.
+    ``vina_minimise=False`` skips the Vina-minimised score (``vina_min`` is then NaN).
+    Returns a dict of summary metrics and
     ``per_molecule`` rows.
     """
     from moldiff.data.protein import read_protein, select_pocket
@@ -391,9 +402,9 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
 
             items = tqdm(rows, desc="vina", unit="mol")
         for row, m in zip(items, valid):
-            row["vina"], row["vina_min"] = scorer.score(m)
+            row["vina"], row["vina_min"] = scorer.score(m, minimise=vina_minimise)
         if ref_row is not None:
-            ref_row["vina"], ref_row["vina_min"] = scorer.score(reference)
+            ref_row["vina"], ref_row["vina_min"] = scorer.score(reference, minimise=vina_minimise)
     elif vina:
         log.warning("vina/meeko/gemmi are not installed (pip install 'moldiff[eval]'); Vina scores skipped")
 
