@@ -23,8 +23,19 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _no_nan(x):
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_no_nan(v) for v in x]
+    return x
+
+
 def report(result: dict, path: str | None) -> None:
-    """Print one JSON line and optionally write it to ``path``."""
+    """Print one JSON line and optionally write it to ``path`` (NaN written as null: strict JSON)."""
+    result = _no_nan(result)
     line = json.dumps(result)
     print(line)
     if path:
