@@ -145,3 +145,30 @@ def test_pocket_sampling_frame_with_an_oracle_denoiser(graphs):
     for m, g in zip(mols, graphs):
         assert torch.allclose(torch.as_tensor(m.pos, dtype=torch.float32), g.pos, atol=1e-3)
         assert m.symbols == [LIGAND_ELEMENTS[k] for k in g.atom_type.tolist()]
+
+
+def test_pocket_atoms_out_of_reach_do_not_change_the_output():
+    """Pocket atoms farther than the cutoff from every ligand atom have no edge: removing them
+    from the input must give the same output (checks the network's pruning and re-indexing)."""
+    torch.manual_seed(0)
+    net = PocketEGNNDenoiser(11, 31, hidden=16, layers=2, cutoff=5.0).double()
+    pos = torch.randn(9, 3, dtype=torch.double)
+    h = torch.randn(9, 11, dtype=torch.double)
+    batch = torch.tensor([0] * 5 + [1] * 4)
+    pocket_pos = torch.randn(300, 3, dtype=torch.double) * 6
+    pocket_h = torch.randn(300, 31, dtype=torch.double)
+    pocket_batch = torch.tensor([0] * 170 + [1] * 130)
+    t = torch.tensor([0.3, 0.8], dtype=torch.double)
+    d = torch.cdist(pocket_pos, pos)
+    near = ((d <= 5.0) & (pocket_batch[:, None] == batch[None])).any(1)
+    assert 20 < int(near.sum()) < 280
+    full = net(pos, h, t, batch, 2, pocket_pos, pocket_h, pocket_batch)
+    kept = net(pos, h, t, batch, 2, pocket_pos[near], pocket_h[near], pocket_batch[near])
+    net.prune_pocket = False  # every pocket atom through every layer: the reference
+    reference = net(pos, h, t, batch, 2, pocket_pos, pocket_h, pocket_batch)
+    net.prune_pocket = True
+    for a, b, c in zip(full, kept, reference):
+        assert torch.allclose(a, b, atol=1e-12) and torch.allclose(a, c, atol=1e-12)
+    moved = pocket_pos.clone()
+    moved[near.nonzero()[0]] += 0.5  # a pocket atom in reach does matter
+    assert not torch.allclose(net(pos, h, t, batch, 2, moved, pocket_h, pocket_batch)[0], full[0])

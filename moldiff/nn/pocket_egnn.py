@@ -64,9 +64,14 @@ class PocketEGNNDenoiser(nn.Module):
             (DiffSBDD uses 100 for all edges); with 1 an untrained model throws atoms far away.
         cutoff: ligand <-> pocket edge cutoff, Å. pocket_cutoff: pocket–pocket edges (None: none).
 
+    ``prune_pocket``: leave pocket atoms without an edge out of the computation (exact; off
+    only to check that).
+
     ``forward(pos (N,3), h (N,F), t (B,), batch (N,), num_graphs, pocket_pos (M,3),
     pocket_h (M,P), pocket_batch (M,))`` returns ``(out_pos (N,3), out_h (N,F))`` for the ligand.
     """
+
+    prune_pocket = True
 
     def __init__(self, num_features: int, pocket_features: int, hidden: int = 128, layers: int = 6,
                  coords_range: float = 15.0, norm_factor: float = 1.0, attention: bool = True,
@@ -86,7 +91,7 @@ class PocketEGNNDenoiser(nn.Module):
     def forward(self, pos, h, t, batch, num_graphs, pocket_pos, pocket_h, pocket_batch):
         n = pos.shape[0]
         edge_index = complex_edges(pos, batch, pocket_pos, pocket_batch, self.cutoff, self.pocket_cutoff)
-        if self.pocket_cutoff is None and len(pocket_pos):
+        if self.prune_pocket and self.pocket_cutoff is None and len(pocket_pos):
             # pocket atoms without an edge to the ligand never influence it: leave them out
             # (exact; most of a 10 Å pocket is beyond the cutoff of a compact ligand)
             used = torch.zeros(len(pocket_pos), dtype=torch.bool, device=pos.device)
