@@ -163,18 +163,10 @@ class PocketModel:
         """The binding site: ``(pocket Protein, pocket graph)``. ``protein``: a PDB/mmCIF path or
         a :class:`~moldiff.data.protein.Protein`; the site from exactly one of ``ligand``
         (path/RDKit molecule with 3D coordinates), ``center`` (x, y, z) or ``box`` (centre, size)."""
-        from moldiff.chem.ligand import read_ligand
-        from moldiff.data.protein import Protein, pocket_graph, read_protein, select_pocket
+        from moldiff.data.protein import binding_site, pocket_graph
 
-        prot = protein if isinstance(protein, Protein) else read_protein(protein)
-        ligand_pos = None
-        if ligand is not None:
-            mol = ligand if hasattr(ligand, "GetConformer") else read_ligand(ligand, hydrogens="remove")
-            if mol.GetNumConformers() == 0:
-                raise InputError(f"{ligand}: the reference ligand has no 3D coordinates (a SMILES cannot define a site)")
-            ligand_pos = mol.GetConformer().GetPositions()
-        site = select_pocket(prot, ligand_pos=ligand_pos, center=center, box=box,
-                             radius=self.radius if radius is None else radius)
+        _, site, _ = binding_site(protein, reference=ligand, center=center, box=box,
+                                  radius=self.radius if radius is None else radius)
         return site, pocket_graph(site)
 
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,

@@ -14,20 +14,12 @@ from pathlib import Path
 
 from moldiff import __version__
 from moldiff.errors import InputError
-from moldiff.paths import check_writable
+from moldiff.paths import check_writable, write_json
 
 log = logging.getLogger("moldiff.cli")
 
 #: Published figures for the QM9 data itself (EDM, Hoogeboom et al. 2022, Table 2 / text).
 QM9_DATA_PUBLISHED = {"atom_stability": 0.990, "mol_stability": 0.952, "validity": 0.977}
-
-
-def write_json(obj: dict, path: Path) -> None:
-    """Write JSON atomically (temporary file + rename)."""
-    from moldiff.paths import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def format_table(metrics: dict, published: dict | None = None) -> str:
@@ -257,11 +249,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _site(args: argparse.Namespace) -> dict:
-    """The binding-site keyword (ligand / center / box) from ``--ligand`` / ``--center`` / ``--box``."""
-    given = [x for x in ("ligand", "center", "box") if getattr(args, x, None) is not None]
+def _site(args: argparse.Namespace, reference: str = "ligand") -> dict:
+    """The binding-site keyword (``reference`` / center / box) from ``--<reference>`` /
+    ``--center`` / ``--box`` (``moldiff design`` calls the reference ``--ligand``, ``moldiff
+    dock`` ``--reference``)."""
+    given = [x for x in (reference, "center", "box") if getattr(args, x, None) is not None]
     if len(given) != 1:
-        raise InputError("define the binding site with exactly one of --ligand REF.sdf, --center X Y Z or "
+        raise InputError(f"define the binding site with exactly one of --{reference} REF.sdf, --center X Y Z or "
                          "--box X Y Z SX SY SZ")
     if args.box is not None:
         return {"box": (args.box[:3], args.box[3:])}
@@ -363,11 +357,7 @@ def _dock_one(args: argparse.Namespace) -> int:
                         ("--refine-steps", args.refine_steps + 1)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
-    given = [x for x in ("reference", "center", "box") if getattr(args, x) is not None]
-    if len(given) != 1:
-        raise InputError("define the binding site with exactly one of --reference REF.sdf, --center X Y Z or "
-                         "--box X Y Z SX SY SZ")
-    site = {"box": (args.box[:3], args.box[3:])} if args.box is not None else {given[0]: getattr(args, given[0])}
+    site = _site(args, reference="reference")
     out = Path(args.output)
     check_writable(out)
     if args.method == "vina":

@@ -72,3 +72,11 @@ def check_writable(path: str | Path) -> None:
         raise InputError(f"{path}: output folder {folder} is not writable")
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write ``obj`` as indented JSON, atomically (:func:`atomic_path`)."""
+    import json
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")

@@ -199,6 +199,26 @@ def select_pocket(protein: Protein, *, ligand_pos: np.ndarray | None = None, cen
     return protein.subset(np.isin(residues, np.unique(residues[near])))
 
 
+def binding_site(protein, *, reference=None, center=None, box=None, radius: float = 10.0):
+    """Read ``protein`` (path or :class:`Protein`) and cut the site given by exactly one of
+    ``reference`` (a ligand file or RDKit molecule with 3D coordinates: only its coordinates
+    are used), ``center`` or ``box`` (:func:`select_pocket`).
+
+    Returns ``(protein, pocket, reference heavy-atom positions or None)``.
+    """
+    from moldiff.chem.ligand import read_ligand
+
+    prot = protein if isinstance(protein, Protein) else read_protein(protein)
+    ligand_pos = None
+    if reference is not None:
+        ref = reference if hasattr(reference, "GetConformer") else read_ligand(reference, hydrogens="remove")
+        if ref.GetNumConformers() == 0:
+            raise InputError(f"{reference}: the reference ligand has no 3D coordinates (a SMILES cannot define a site)")
+        ligand_pos = ref.GetConformer().GetPositions()
+    pocket = select_pocket(prot, ligand_pos=ligand_pos, center=center, box=box, radius=radius)
+    return prot, pocket, ligand_pos
+
+
 #: pocket atom vocabulary; anything else is "metal" or "other", never dropped
 POCKET_ELEMENTS = ("C", "N", "O", "S", "H", "P", "Se", "metal", "other")
 METALS = frozenset({"Li", "Na", "K", "Mg", "Ca", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Cd", "Hg", "Sr", "Ba",

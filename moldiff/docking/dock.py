@@ -66,17 +66,9 @@ def read_site(protein, *, reference=None, center=None, box=None, radius: float =
     Returns ``(protein, pocket, box centre (3,), box size or None)``; ``reference``: path or
     RDKit molecule with 3D coordinates (only its coordinates define the site).
     """
-    from moldiff.chem.ligand import read_ligand
-    from moldiff.data.protein import Protein, read_protein, select_pocket
+    from moldiff.data.protein import binding_site
 
-    prot = protein if isinstance(protein, Protein) else read_protein(protein)
-    ligand_pos = None
-    if reference is not None:
-        ref = reference if hasattr(reference, "GetConformer") else read_ligand(reference, hydrogens="remove")
-        if ref.GetNumConformers() == 0:
-            raise InputError(f"{reference}: the reference ligand has no 3D coordinates (a SMILES cannot define a site)")
-        ligand_pos = ref.GetConformer().GetPositions()
-    pocket = select_pocket(prot, ligand_pos=ligand_pos, center=center, box=box, radius=radius)
+    prot, pocket, ligand_pos = binding_site(protein, reference=reference, center=center, box=box, radius=radius)
     if box is not None:
         centre, size = (np.asarray(v, dtype=float).reshape(3) for v in box)
         return prot, pocket, centre, np.minimum(size, BOX_MAX * 2)

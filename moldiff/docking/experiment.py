@@ -25,6 +25,7 @@ import numpy as np
 
 from moldiff.config import DockConfig, to_dict
 from moldiff.errors import InputError
+from moldiff.paths import write_json
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,6 @@ class ComplexDocker:
         from moldiff.data.complexes import structure_file
         from moldiff.docking.dock import vina_dock, write_poses
         from moldiff.docking.pose import symmetric_rmsd
-        from moldiff.paths import atomic_path
 
         cfg, start = self.cfg, time.perf_counter()
         row = {"method": self.method, "id": entry.id, "n_heavy": None, "top1_rmsd": None, "best_rmsd": None,
@@ -131,8 +131,7 @@ class ComplexDocker:
         row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         path = self.record_path(entry)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(row, indent=1) + "\n")
+        write_json(row, path)
         return row
 
 
@@ -172,13 +171,6 @@ def _write_table(rows: list[dict], path: Path) -> None:
 
     with atomic_path(path) as tmp:
         pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(tmp, index=False)
-
-
-def _write_json(obj, path: Path) -> None:
-    from moldiff.paths import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list) -> None:
@@ -232,7 +224,7 @@ def run_experiment(cfg: DockConfig) -> dict:
         model = moldiff.load(cfg.model)
         if not hasattr(model, "design"):
             raise InputError(f"{cfg.model}: not a pocket model (docking needs one, e.g. the shipped 'pocket')")
-    _write_json_yaml(to_dict(cfg), out / "config.yaml")
+    _write_yaml(to_dict(cfg), out / "config.yaml")
     summaries, all_rows = {}, []
     for method in methods:
         folder = out / method
@@ -246,14 +238,14 @@ def run_experiment(cfg: DockConfig) -> dict:
         rows = [json.loads(worker.record_path(e).read_text()) for e in entries if worker.record_path(e).is_file()]
         _write_table(rows, folder / "results.csv")
         summaries[method] = summarize(rows)
-        _write_json(summaries[method], folder / "summary.json")
+        write_json(summaries[method], folder / "summary.json")
         all_rows += rows
     _write_table(all_rows, out / "results.csv")
-    _write_json(summaries, out / "summary.json")
+    write_json(summaries, out / "summary.json")
     return summaries
 
 
-def _write_json_yaml(data: dict, path: Path) -> None:
+def _write_yaml(data: dict, path: Path) -> None:
     import yaml
 
     from moldiff.paths import atomic_path
