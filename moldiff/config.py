@@ -303,11 +303,13 @@ class TrainerConfig:
     output_dir: str = "runs/qm9"
     max_epochs: int = option(10, min=-1)
     max_steps: int = option(-1, min=-1)
+    max_time: str | None = option(None, help="stop after this wall-clock time, 'DD:HH:MM:SS' (Lightning's max_time)")
     accelerator: str = "auto"
     devices: int | str = "auto"
     strategy: str = "auto"
     num_nodes: int = option(1, min=1)
     precision: str = "32-true"
+    matmul_precision: str | None = option(None, help="torch.set_float32_matmul_precision: highest, high (TF32), medium")
     log_every_n_steps: int = option(50, min=1)
     check_val_every_n_epoch: int = option(1, min=1)
     limit_val_batches: float | int = 1.0

@@ -69,6 +69,7 @@ def _trainer(cfg: TrainConfig, out: Path, callbacks: list, progress: bool = True
         default_root_dir=str(out),
         max_epochs=t.max_epochs,
         max_steps=t.max_steps,
+        max_time=t.max_time,
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,
@@ -101,6 +102,12 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
     from moldiff.training.callbacks import SampleEvaluateCallback
 
     check_task(cfg)
+    if cfg.trainer.matmul_precision:
+        import torch
+
+        if cfg.trainer.matmul_precision not in ("highest", "high", "medium"):
+            raise InputError(f"trainer.matmul_precision: {cfg.trainer.matmul_precision!r} is not highest, high or medium")
+        torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     out = Path(cfg.trainer.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
@@ -134,4 +141,7 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
         init_weights(module, t.init_from)
         log.info("initialised the weights from %s", t.init_from)
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    if trainer.global_step != getattr(last, "_last_global_step_saved", None):
+        # a run that ends at max_steps/max_time between two periodic saves keeps its last steps
+        trainer.save_checkpoint(ckpt_dir / "last.ckpt")
     return ckpt_dir / "last.ckpt"
