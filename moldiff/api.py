@@ -29,14 +29,15 @@ class MolDiffModel:
     """A trained unconditional model: EMA denoiser + schedule + feature codec + atom-count histogram."""
 
     def __init__(self, denoiser, schedule, codec, elements, num_atoms_hist, *, parameterization: str = "eps",
-                 default_steps: int = 100, default_sampler: str = "ddpm", config: dict | None = None,
-                 card: dict | None = None) -> None:
+                 default_steps: int = 100, default_sampler: str = "ddpm", default_time_power: float = 1.0,
+                 config: dict | None = None, card: dict | None = None) -> None:
         self.denoiser = denoiser.eval()
         self.schedule, self.codec = schedule, codec
         self.elements = tuple(elements)
         self.num_atoms_hist = np.asarray(num_atoms_hist, dtype=np.int64)
         self.parameterization = parameterization
         self.default_steps, self.default_sampler = default_steps, default_sampler
+        self.default_time_power = default_time_power
         self.config = config or {}
         self.card = card or {}
 
@@ -47,7 +48,7 @@ class MolDiffModel:
         return cls(module.ema.module, module.schedule, module.codec, module.elements,
                    module.num_atoms_hist.cpu().numpy(), parameterization=module.parameterization,
                    default_steps=sampling.get("steps", 100), default_sampler=sampling.get("sampler", "ddpm"),
-                   config=module.run_config)
+                   default_time_power=sampling.get("time_power", 1.0), config=module.run_config)
 
     @property
     def device(self) -> torch.device:
@@ -59,7 +60,8 @@ class MolDiffModel:
         return sample_from_histogram(self.num_atoms_hist, n, generator)
 
     def sample_mol3d(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-                     num_atoms: int | None = None, batch_size: int = 64, progress: bool = False, callback=None):
+                     num_atoms: int | None = None, batch_size: int = 64, progress: bool = False, callback=None,
+                     time_power: float | None = None):
         """Sample ``n`` molecules as :class:`~moldiff.chem.Mol3D` (``None`` for numerical failures).
 
         Args:
@@ -67,11 +69,14 @@ class MolDiffModel:
             sampler: ``"ddpm"`` or ``"ddim"``. seed: makes the result exactly reproducible.
             num_atoms: fixed atom count; default draws from the training histogram.
             batch_size: molecules per denoiser batch. progress: show a progress bar.
+            time_power: step grid ``t = u ** time_power`` (default: the model's; > 1 puts more
+                steps at low noise, see :func:`~moldiff.diffusion.sampler.time_grid`).
         """
         from moldiff.diffusion.generate import sample_molecules
 
         steps = self.default_steps if steps is None else steps
         sampler = sampler or self.default_sampler
+        time_power = self.default_time_power if time_power is None else time_power
         if n <= 0:
             raise InputError(f"number of molecules must be positive, got {n}")
         if steps <= 0:
@@ -82,6 +87,8 @@ class MolDiffModel:
             raise InputError(f"num_atoms must be positive, got {num_atoms}")
         if sampler not in ("ddpm", "ddim"):
             raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+        if not time_power > 0:
+            raise InputError(f"time power must be positive, got {time_power}")
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
         counts_gen = torch.Generator().manual_seed(seed)
         counts = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None
@@ -96,7 +103,7 @@ class MolDiffModel:
         for chunk in chunks:
             out.extend(sample_molecules(self.denoiser, self.schedule, self.codec, self.elements, chunk, steps=steps,
                                         sampler=sampler, parameterization=self.parameterization, generator=gen,
-                                        device=self.device, callback=callback))
+                                        device=self.device, callback=callback, time_power=time_power))
         return out
 
     @staticmethod
@@ -129,6 +136,7 @@ class MolDiffModel:
             "parameterization": self.parameterization,
             "default_steps": self.default_steps,
             "default_sampler": self.default_sampler,
+            "default_time_power": self.default_time_power,
             "config": self.config,
         }
 
@@ -298,7 +306,8 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
         return model
     model = MolDiffModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                          parameterization=cfg.diffusion.parameterization, default_steps=sampling.steps,
-                         default_sampler=sampling.sampler, config=meta["config"], card=card)
+                         default_sampler=sampling.sampler, default_time_power=sampling.time_power,
+                         config=meta["config"], card=card)
     model.denoiser.to(device)
     return model
 

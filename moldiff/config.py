@@ -290,6 +290,7 @@ class SamplingConfig:
 
     steps: int = option(100, min=1)
     sampler: Literal["ddpm", "ddim"] = "ddpm"
+    time_power: float = option(1.0, min=0.1, help="step grid t = u ** time_power; > 1 puts more steps at low noise")
     every_n_epochs: int = option(1, min=0, help="0 disables sampling during training")
     num_samples: int = option(64, min=1)
     batch_size: int = option(64, min=1)

@@ -61,12 +61,23 @@ def exact_eps(schedule):
     return eps_fn
 
 
+def test_time_grid_power_moves_steps_to_low_noise():
+    uniform, dense = time_grid(100), time_grid(100, power=2.0)
+    for grid in (uniform, dense):
+        assert grid[0] == 1.0 and grid[-1] == 0.0 and (grid[1:] < grid[:-1]).all() and len(grid) == 101
+    assert torch.allclose(uniform[1:] - uniform[:-1], torch.full((100,), -0.01, dtype=torch.float64))
+    assert (dense < 0.1).sum() == 32 and (uniform < 0.1).sum() == 10  # u^2 < 0.1 for u < 0.316
+    with pytest.raises(ValueError, match="power"):
+        time_grid(10, power=0.0)
+
+
 @pytest.mark.parametrize("sampler", [sample_ddpm, sample_ddim], ids=["ddpm", "ddim"])
-@pytest.mark.parametrize("schedule", [PolynomialSchedule(), CosineSchedule()], ids=repr)
-def test_sampler_recovers_toy_gaussian(sampler, schedule):
+@pytest.mark.parametrize("schedule,time_power", [(PolynomialSchedule(), 1.0), (CosineSchedule(), 1.0),
+                                                 (PolynomialSchedule(), 2.0)], ids=repr)
+def test_sampler_recovers_toy_gaussian(sampler, schedule, time_power):
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(20_000, 3, generator=gen, dtype=torch.float64)
-    x = sampler(exact_eps(schedule), schedule, z, 200, generator=gen)
+    x = sampler(exact_eps(schedule), schedule, z, 200, generator=gen, time_power=time_power)
     # Monte-Carlo tolerance: 20k samples give ~0.7 % on std, ~0.015 on means of unit spread
     assert torch.allclose(x.mean(0), MU, atol=0.05)
     assert torch.allclose(x.std(0), STD, rtol=0.05)

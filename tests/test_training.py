@@ -74,6 +74,10 @@ def test_load_and_sample_is_reproducible(tiny_run):
         model.sample(0)
     with pytest.raises(InputError, match="steps must be positive"):
         model.sample(2, steps=0)
+    with pytest.raises(InputError, match="time power must be positive"):
+        model.sample(2, steps=3, time_power=-1.0)
+    dense = model.sample_mol3d(2, steps=3, seed=0, time_power=2.0)  # another step grid, another path
+    assert all(m is not None for m in dense) and not (dense[0].pos == model.sample_mol3d(2, steps=3, seed=0)[0].pos).all()
 
 
 def test_export_keeps_exactly_what_sampling_needs(tiny_run, tmp_path):
@@ -162,6 +166,7 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
     for args, fragment in [
         (["-n", "0"], "-n must be positive"),
         (["--steps", "-1"], "--steps must be positive"),
+        (["--time-power", "0"], "--time-power must be positive"),
         (["-o", str(tmp_path / "missing" / "x.sdf")], "does not exist"),
     ]:
         base = ["sample", "--checkpoint", str(ckpt), "-o", str(tmp_path / "never.sdf")]

@@ -36,13 +36,15 @@ def sample_molecules(
     x0_centre_radius: float | None = None,
     fixed_h: torch.Tensor | None = None,
     x0_project=None,
+    time_power: float = 1.0,
 ) -> list[Mol3D | None]:
     """Generate one batch of molecules.
 
     Args:
         denoiser: the (EMA) network, in eval mode.
         num_atoms: (B,) atoms per molecule.
-        steps: sampler steps; sampler: ``"ddpm"`` or ``"ddim"``.
+        steps: sampler steps; sampler: ``"ddpm"`` or ``"ddim"``; time_power: the step grid
+            (``t = u ** time_power`` over a uniform ``u``; > 1 puts more steps at low noise).
         generator: seeds the initial noise and every sampling step (on ``device``).
         callback: ``callback(i, t, z, x0_pred)`` per step, ``z`` packed as ``[pos | h]``.
         context: pocket-conditioned sampling: extra denoiser kwargs (``pocket_pos``,
@@ -76,7 +78,8 @@ def sample_molecules(
     if fixed_h is not None:
         eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
-    z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback)
+    z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback,
+                             time_power=time_power)
     if fixed_h is not None:
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
     if offset is not None:

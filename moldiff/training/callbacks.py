@@ -18,10 +18,10 @@ class SampleEvaluateCallback(pl.Callback):
     """
 
     def __init__(self, every_n_epochs: int, num_samples: int, steps: int, sampler: str, batch_size: int,
-                 seed: int = 0, out_dir: str | Path | None = None) -> None:
+                 seed: int = 0, out_dir: str | Path | None = None, time_power: float = 1.0) -> None:
         self.every_n_epochs = every_n_epochs
         self.num_samples, self.steps, self.sampler = num_samples, steps, sampler
-        self.batch_size, self.seed = batch_size, seed
+        self.batch_size, self.seed, self.time_power = batch_size, seed, time_power
         self.out_dir = Path(out_dir) if out_dir else None
         self.history: list[dict] = []
 
@@ -38,7 +38,7 @@ class SampleEvaluateCallback(pl.Callback):
 
         model = MolDiffModel.from_module(pl_module)
         mols3d = model.sample_mol3d(self.num_samples, steps=self.steps, sampler=self.sampler, seed=self.seed,
-                                    batch_size=self.batch_size)
+                                    batch_size=self.batch_size, time_power=self.time_power)
         metrics = evaluate(mols3d)
         record = {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
         self.history.append(record)

@@ -126,7 +126,8 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
     # sample-and-evaluate during training: free molecules only (pocket models are scored by benchmarks)
     sample_cb = [] if is_pocket_task(cfg) else [SampleEvaluateCallback(
         cfg.sampling.every_n_epochs, cfg.sampling.num_samples, cfg.sampling.steps, cfg.sampling.sampler,
-        cfg.sampling.batch_size, cfg.sampling.seed, out_dir=out / "samples")]
+        cfg.sampling.batch_size, cfg.sampling.seed, out_dir=out / "samples",
+        time_power=cfg.sampling.time_power)]
     t = cfg.trainer
     try:
         trainer = _trainer(cfg, out, [best, last, *sample_cb, *callbacks], progress)
