@@ -28,6 +28,7 @@ CONFIG_SCHEMAS = {
     "test/tiny.yaml": TrainConfig,
     "qm9_edm.yaml": TrainConfig,
     "qm9_cpu.yaml": TrainConfig,
+    "qm9_gpu.yaml": TrainConfig,
     "qm9_e3nn_cpu.yaml": TrainConfig,
     "test/pocket_tiny.yaml": TrainConfig,
     "pocket/druglike_pretrain.yaml": TrainConfig,

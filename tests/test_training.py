@@ -211,3 +211,12 @@ def test_ema_warm_up_forgets_the_initial_weights():
     ema.update_parameters(model)
     # 100 updates so far: this one uses d = min(0.999, 101 / 110)
     assert torch.allclose(ema.module.weight, torch.full((1, 3), 1.0 + (1 - 101 / 110)), atol=1e-5)
+
+
+def test_a_run_stopped_by_max_steps_keeps_its_last_steps(tmp_path):
+    # periodic saves at steps 4 and 8; the run ends at 11: last.ckpt must hold step 11, not 8
+    cfg = load_config(TINY, TrainConfig, [f"trainer.output_dir={tmp_path}", "trainer.max_epochs=-1",
+                                          "trainer.max_steps=11", "trainer.checkpoint_every_n_steps=4",
+                                          "sampling.every_n_epochs=0", "trainer.max_time=00:00:10:00"])
+    last = train(cfg, progress=False)
+    assert torch.load(last, weights_only=False)["global_step"] == 11
