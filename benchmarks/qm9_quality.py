@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, nargs="+", default=[100])
     p.add_argument("--sampler", default=None, choices=["ddpm", "ddim"])
     p.add_argument("--time-power", type=float, default=None, help="step grid t = u^P (default: the model's)")
+    p.add_argument("--noise-scale", type=float, default=1.0, help="DDPM noise scale (1: the model's distribution)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--no-novelty", action="store_true", help="skip novelty (its reference takes ~90 s once)")
@@ -47,7 +48,8 @@ def main() -> None:
     for steps in args.steps:
         start = time.perf_counter()
         mols = model.sample_mol3d(args.n, steps=steps, sampler=args.sampler, seed=args.seed,
-                                  batch_size=args.batch_size, progress=True, time_power=args.time_power)
+                                  batch_size=args.batch_size, progress=True, time_power=args.time_power,
+                                  noise_scale=args.noise_scale)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
@@ -57,7 +59,8 @@ def main() -> None:
 
             write_sdf(model.to_rdkit(mols), Path(args.sdf_dir) / f"steps{steps}.sdf")
         row = {"steps": steps, "sampler": args.sampler or model.default_sampler,
-               "time_power": model.default_time_power if args.time_power is None else args.time_power, **metrics,
+               "time_power": model.default_time_power if args.time_power is None else args.time_power,
+               "noise_scale": args.noise_scale, **metrics,
                "sampling_seconds": round(seconds, 2), "mol_per_s": round(args.n / seconds, 2),
                "seconds_per_mol": round(seconds / args.n, 4)}
         rows.append(row)

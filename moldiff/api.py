@@ -61,7 +61,7 @@ class MolDiffModel:
 
     def sample_mol3d(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                      num_atoms: int | None = None, batch_size: int = 64, progress: bool = False, callback=None,
-                     time_power: float | None = None):
+                     time_power: float | None = None, noise_scale: float = 1.0):
         """Sample ``n`` molecules as :class:`~moldiff.chem.Mol3D` (``None`` for numerical failures).
 
         Args:
@@ -71,6 +71,8 @@ class MolDiffModel:
             batch_size: molecules per denoiser batch. progress: show a progress bar.
             time_power: step grid ``t = u ** time_power`` (default: the model's; > 1 puts more
                 steps at low noise, see :func:`~moldiff.diffusion.sampler.time_grid`).
+            noise_scale: scale of the noise added at each DDPM step; 1 samples the model's
+                distribution (the EDM protocol), < 1 trades diversity for stability.
         """
         from moldiff.diffusion.generate import sample_molecules
 
@@ -89,6 +91,8 @@ class MolDiffModel:
             raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
         if not time_power > 0:
             raise InputError(f"time power must be positive, got {time_power}")
+        if not 0 < noise_scale <= 1:
+            raise InputError(f"noise scale must be in (0, 1], got {noise_scale}")
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
         counts_gen = torch.Generator().manual_seed(seed)
         counts = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None
@@ -103,7 +107,8 @@ class MolDiffModel:
         for chunk in chunks:
             out.extend(sample_molecules(self.denoiser, self.schedule, self.codec, self.elements, chunk, steps=steps,
                                         sampler=sampler, parameterization=self.parameterization, generator=gen,
-                                        device=self.device, callback=callback, time_power=time_power))
+                                        device=self.device, callback=callback, time_power=time_power,
+                                        noise_scale=noise_scale))
         return out
 
     @staticmethod

@@ -230,7 +230,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from moldiff.metrics import evaluate
 
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--num-atoms", args.num_atoms), ("--time-power", args.time_power)):
+                        ("--num-atoms", args.num_atoms), ("--time-power", args.time_power),
+                        ("--noise-scale", args.noise_scale)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
     if args.info:
@@ -243,7 +244,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model = load(args.model, device=args.device)
     mols3d = model.sample_mol3d(args.n, steps=args.steps, sampler=args.sampler, seed=args.seed,
                                 num_atoms=args.num_atoms, batch_size=args.batch_size, progress=not args.quiet,
-                                time_power=args.time_power)
+                                time_power=args.time_power, noise_scale=args.noise_scale)
     count = write_sdf(model.to_rdkit(mols3d), out)
     print(f"wrote {count} molecules to {out}")
     print(format_table(evaluate(mols3d)))
@@ -452,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--sampler", choices=["ddpm", "ddim"], default=None)
     sa.add_argument("--time-power", type=float, default=None,
                     help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
+    sa.add_argument("--noise-scale", type=float, default=1.0,
+                    help="scale of the noise added per DDPM step: 1 = the model's distribution (default), "
+                         "< 1 = lower temperature, more stable and less diverse molecules")
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--batch-size", type=int, default=64)
     sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")

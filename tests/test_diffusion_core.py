@@ -86,6 +86,17 @@ def test_sampler_recovers_toy_gaussian(sampler, schedule, time_power):
     assert off.abs().max() < 0.05
 
 
+def test_noise_scale_shrinks_the_spread_of_ancestral_samples():
+    schedule = PolynomialSchedule()
+    z = torch.randn(20_000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    full = sample_ddpm(exact_eps(schedule), schedule, z, 200, generator=torch.Generator().manual_seed(1))
+    cold = sample_ddpm(exact_eps(schedule), schedule, z, 200, generator=torch.Generator().manual_seed(1),
+                       noise_scale=0.5)
+    assert torch.allclose(full.std(0), STD, rtol=0.05)
+    assert (cold.std(0) < 0.9 * full.std(0)).all()  # lower temperature: a narrower distribution
+    assert torch.allclose(cold.mean(0), MU, atol=0.05)  # around the same mean
+
+
 def test_samplers_are_reproducible_with_a_generator_and_call_back():
     schedule = PolynomialSchedule()
     seen = []

@@ -167,6 +167,7 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
         (["-n", "0"], "-n must be positive"),
         (["--steps", "-1"], "--steps must be positive"),
         (["--time-power", "0"], "--time-power must be positive"),
+        (["--noise-scale", "1.5"], "noise scale must be in (0, 1]"),
         (["-o", str(tmp_path / "missing" / "x.sdf")], "does not exist"),
     ]:
         base = ["sample", "--checkpoint", str(ckpt), "-o", str(tmp_path / "never.sdf")]

@@ -37,6 +37,7 @@ def sample_molecules(
     fixed_h: torch.Tensor | None = None,
     x0_project=None,
     time_power: float = 1.0,
+    noise_scale: float = 1.0,
 ) -> list[Mol3D | None]:
     """Generate one batch of molecules.
 
@@ -44,7 +45,8 @@ def sample_molecules(
         denoiser: the (EMA) network, in eval mode.
         num_atoms: (B,) atoms per molecule.
         steps: sampler steps; sampler: ``"ddpm"`` or ``"ddim"``; time_power: the step grid
-            (``t = u ** time_power`` over a uniform ``u``; > 1 puts more steps at low noise).
+            (``t = u ** time_power`` over a uniform ``u``; > 1 puts more steps at low noise);
+            noise_scale: scale of the noise added per DDPM step (< 1: lower temperature).
         generator: seeds the initial noise and every sampling step (on ``device``).
         callback: ``callback(i, t, z, x0_pred)`` per step, ``z`` packed as ``[pos | h]``.
         context: pocket-conditioned sampling: extra denoiser kwargs (``pocket_pos``,
@@ -79,7 +81,7 @@ def sample_molecules(
         eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
     z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback,
-                             time_power=time_power)
+                             time_power=time_power, noise_scale=noise_scale)
     if fixed_h is not None:
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
     if offset is not None:

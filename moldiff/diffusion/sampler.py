@@ -51,11 +51,14 @@ def sample_ddpm(
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
     time_power: float = 1.0,
+    noise_scale: float = 1.0,
 ) -> torch.Tensor:
     """Ancestral sampling of p(z_s | z_t) from t = 1 to t = 0 in ``steps`` steps.
 
     The last step (to s = 0) returns the posterior mean, i.e. the model's x0 estimate
     moved to t = 0, without adding noise. ``time_power``: the step grid (:func:`time_grid`).
+    ``noise_scale``: multiplies the noise added at each step (< 1: a lower-temperature
+    sampler that trades diversity for stability; 1: the model's distribution).
     """
     noise_fn = noise_fn or _default_noise
     grid = time_grid(steps, time_power, device=z_init.device)
@@ -72,7 +75,7 @@ def sample_ddpm(
         mean = z / a_ts - (sig2_ts / (a_ts * sig2_t.sqrt())) * eps
         if i + 1 < steps:
             std = (sig2_ts * sig2_s / sig2_t).sqrt()
-            z = (mean + std * noise_fn(z, generator)).to(z.dtype)
+            z = (mean + noise_scale * std * noise_fn(z, generator)).to(z.dtype)
         else:
             z = mean.to(z.dtype)
     return z
@@ -89,11 +92,12 @@ def sample_ddim(
     generator: torch.Generator | None = None,
     callback: Callback | None = None,
     time_power: float = 1.0,
+    noise_scale: float = 1.0,
 ) -> torch.Tensor:
     """Deterministic DDIM (eta = 0): ``z_s = alpha_s x0_pred + sigma_s eps_pred``.
 
     Given ``z_init`` the result is deterministic; ``noise_fn``/``generator`` are accepted
-    for a uniform signature and unused. ``time_power``: the step grid (:func:`time_grid`).
+    and ``noise_scale`` are accepted for a uniform signature and unused. ``time_power``: the step grid (:func:`time_grid`).
     """
     grid = time_grid(steps, time_power, device=z_init.device)
     z = z_init
