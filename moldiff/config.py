@@ -310,7 +310,8 @@ class TrainerConfig:
     strategy: str = "auto"
     num_nodes: int = option(1, min=1)
     precision: str = "32-true"
-    matmul_precision: str | None = option(None, help="torch.set_float32_matmul_precision: highest, high (TF32), medium")
+    matmul_precision: Literal["highest", "high", "medium"] | None = option(
+        None, help="torch.set_float32_matmul_precision: highest, high (TF32), medium")
     log_every_n_steps: int = option(50, min=1)
     check_val_every_n_epoch: int = option(1, min=1)
     limit_val_batches: float | int = 1.0

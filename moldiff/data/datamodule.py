@@ -1,6 +1,7 @@
 """LightningDataModules: QM9 molecules, and ligands (with or without pockets) for pocket models."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +22,13 @@ class _SplitLoaders(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, generator=generator, follow_batch=self.follow_batch,
-                          persistent_workers=self.num_workers > 0)
+        return self._dataloader(self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
+                                num_workers=self.num_workers, generator=generator,
+                                persistent_workers=self.num_workers > 0)
+
+    def _dataloader(self, dataset, **kwargs) -> DataLoader:
+        """The loader over one split (PyG's, collating the items one by one)."""
+        return DataLoader(dataset, follow_batch=self.follow_batch, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -72,15 +77,11 @@ class QM9DataModule(_SplitLoaders):
                     split, cache=self.cache, limit=self.limits[split], transform=CenterPositions()
                 )
 
-    def _loader(self, split: str, shuffle: bool) -> torch.utils.data.DataLoader:
+    def _dataloader(self, dataset: QM9Dataset, **kwargs) -> torch.utils.data.DataLoader:
         # batches are sliced from the flat arrays (QM9Dataset.collate), not collated molecule by
         # molecule: the same batches as PyG's loader with the same generator, ~30x less CPU per batch
-        self.setup()
-        dataset = self.datasets[split]
-        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return torch.utils.data.DataLoader(
-            range(len(dataset)), batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-            generator=generator, collate_fn=_CenteredCollate(dataset), persistent_workers=self.num_workers > 0)
+        return torch.utils.data.DataLoader(range(len(dataset)), collate_fn=partial(dataset.collate, center=True),
+                                           **kwargs)
 
     @property
     def stats(self):
@@ -88,17 +89,6 @@ class QM9DataModule(_SplitLoaders):
         if self._stats is None:
             self._stats = qm9_stats("train", cache=self.cache)
         return self._stats
-
-
-class _CenteredCollate:
-    """Picklable ``collate_fn`` (worker processes): ``dataset.collate(items, center=True)``."""
-
-    def __init__(self, dataset: QM9Dataset) -> None:
-        self.dataset = dataset
-
-    def __call__(self, items):
-        return self.dataset.collate(items, center=True)
-
 
 
 def _default_data_file(given: str | None, relative: str, key: str) -> Path:

@@ -96,8 +96,9 @@ def sample_ddim(
 ) -> torch.Tensor:
     """Deterministic DDIM (eta = 0): ``z_s = alpha_s x0_pred + sigma_s eps_pred``.
 
-    Given ``z_init`` the result is deterministic; ``noise_fn``/``generator`` are accepted
-    and ``noise_scale`` are accepted for a uniform signature and unused. ``time_power``: the step grid (:func:`time_grid`).
+    Given ``z_init`` the result is deterministic; ``noise_fn``, ``generator`` and
+    ``noise_scale`` are accepted for a uniform signature and unused. ``time_power``: the
+    step grid (:func:`time_grid`).
     """
     grid = time_grid(steps, time_power, device=z_init.device)
     z = z_init
