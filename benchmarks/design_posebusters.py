@@ -47,6 +47,8 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="first N complexes (sorted by id)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clash-distance", type=float, default=None,
+                   help="clash guidance distance, Å (default: the model's, 2.8; 0: off)")
     p.add_argument("--no-vina", action="store_true")
     p.add_argument("--no-minimise", action="store_true",
                    help="Vina score only, no Vina-minimised score (minimising clashing designs is slow)")
@@ -66,7 +68,8 @@ def main() -> None:
         start = time.perf_counter()
         try:
             reference = read_ligand(entry.ligand, hydrogens="add")
-            mols = model.design(entry.protein, ligand=reference, n=args.n, steps=args.steps, seed=args.seed)
+            mols = model.design(entry.protein, ligand=reference, n=args.n, steps=args.steps, seed=args.seed,
+                                clash_distance=args.clash_distance)
             seconds = time.perf_counter() - start
             if args.sdf_dir:
                 Path(args.sdf_dir).mkdir(parents=True, exist_ok=True)
@@ -91,6 +94,7 @@ def main() -> None:
         fmt = (lambda v: "-" if v is None else f"{v:.3f}")
         print(f"{key:<24}{fmt(summary[key]):>12}{fmt(ref) if f'reference_{key}' in summary else '':>12}")
     report({"benchmark": "design_posebusters", "model": args.model, "n_per_pocket": args.n, "steps": args.steps,
+            "clash_distance": args.clash_distance,
             "seed": args.seed, "data": args.data, "summary": summary, "rows": rows, "machine": machine()}, args.json)
 
 

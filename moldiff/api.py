@@ -184,9 +184,15 @@ class PocketModel:
 
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
                      num_atoms: int | None = None, steps: int | None = None, sampler: str = "ddpm",
-                     seed: int | None = None, batch_size: int = 16, progress: bool = False):
-        """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame)."""
-        from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
+                     seed: int | None = None, batch_size: int = 16, progress: bool = False,
+                     clash_distance: float | None = None):
+        """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
+
+        ``clash_distance``: Å, clash guidance -- at every step the predicted ligand's atoms
+        are pushed at least this far from the protein's
+        (:class:`~moldiff.diffusion.pocket.PocketRepulsion`); default
+        :data:`~moldiff.diffusion.pocket.CLASH_DISTANCE` (2.8 Å), 0: off (the network alone)."""
+        from moldiff.diffusion.pocket import CLASH_DISTANCE, pocket_batch_from, sample_in_pocket, sample_ligand_sizes
 
         steps = self.default_steps if steps is None else steps
         for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
@@ -196,6 +202,9 @@ class PocketModel:
             raise InputError(f"num_atoms must be between 2 and 150, got {num_atoms}")
         if sampler not in ("ddpm", "ddim"):
             raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+        clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
+        if clash_distance < 0:
+            raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
         _, graph = self.pocket(protein, ligand=ligand, center=center, box=box, radius=radius)
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
         gen_sizes = torch.Generator().manual_seed(seed)
@@ -211,7 +220,8 @@ class PocketModel:
         for chunk in chunks:
             out.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
                                         pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
-                                        parameterization=self.parameterization, generator=gen))
+                                        parameterization=self.parameterization, generator=gen,
+                                        clash_distance=clash_distance or None))
         return out
 
     def design(self, protein, **kwargs):

@@ -61,6 +61,7 @@ def build_denoiser(cfg: ModelConfig, num_features: int):
             cutoff=8.0 if cfg.cutoff is None else cfg.cutoff,
             pocket_cutoff=cfg.pocket_cutoff,
             pocket_norm_factor=cfg.pocket_norm_factor,
+            contact_radius=cfg.contact_radius,
         )
     if cfg.name == "egnn":
         return EGNNDenoiser(

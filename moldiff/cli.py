@@ -287,7 +287,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     model = _load_pocket_model(args.model, args.device)
     mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=args.num_atoms,
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
-                        progress=not args.quiet)
+                        progress=not args.quiet, clash_distance=args.clash_distance)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -480,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--batch-size", type=int, default=16)
+    de.add_argument("--clash-distance", type=float, default=None, metavar="D",
+                    help="clash guidance: keep predicted ligand atoms D Å from protein atoms at every step "
+                    "(default 2.8; 0: off)")
     de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
     de.add_argument("--device", default="cpu")
     de.set_defaults(func=cmd_design)

@@ -260,6 +260,8 @@ class ModelConfig:
     max_neighbors: int | None = option(None, min=1)
     pocket_cutoff: float | None = option(None, min=0.0, help="pocket_egnn only: pocket-pocket edges, Å")
     pocket_norm_factor: float = option(100.0, min=1e-6, help="pocket_egnn only: divisor of pocket messages")
+    contact_radius: float | None = option(None, min=0.0, help="pocket_egnn only: ligand-pocket contacts within this "
+                                          "distance (Å) get up to full edge weight (cosine envelope)")
 
 
 @dataclass

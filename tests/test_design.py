@@ -120,6 +120,22 @@ def test_pocket_model_designs_in_the_protein_frame_reproducibly(pocket_run, site
     assert len(mols) == 3 and all(m is None or m.GetNumHeavyAtoms() == 12 for m in mols)
 
 
+def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
+    import moldiff
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    pocket = model.pocket(protein, ligand=ligand)[1].pos.double().numpy()
+
+    def closest(mols):
+        return min(np.linalg.norm(m.pos[:, None] - pocket[None], axis=-1).min() for m in mols)
+
+    kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1}
+    free = closest(model.design_mol3d(protein, clash_distance=0, **kwargs))
+    guided = closest(model.design_mol3d(protein, **kwargs))  # default 2.8 Å
+    assert free < 2.5 < 2.7 < guided, (free, guided)
+
+
 def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tmp_path, capsys):
     protein, ligand = site
     out = tmp_path / "designs.sdf"
@@ -141,6 +157,7 @@ def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tm
     ([], "exactly one of"),
     (["--ligand", "NOT_A_FILE.sdf"], "no such ligand file"),
     (["--center", "0", "0", "0", "--num-atoms", "0"], "--num-atoms must be positive"),
+    (["--center", "0", "0", "0", "--clash-distance", "-1"], "clash distance must be >= 0"),
 ])
 def test_design_cli_bad_input(pocket_run, site, tmp_path, capsys, args, message):
     protein, _ = site

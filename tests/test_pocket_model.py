@@ -33,15 +33,15 @@ def graphs(shared_data):
     return [complex_graph(entries[k], radius=8.0) for k in ("dd_1a0q", "dsbdd_3rfm")]
 
 
-def _model(pocket_cutoff=4.5):
+def _model(pocket_cutoff=4.5, contact_radius=None):
     torch.manual_seed(0)
     return PocketEGNNDenoiser(len(LIGAND_ELEMENTS) + 1, POCKET_FEATURES, hidden=32, layers=3,
-                              cutoff=6.0, pocket_cutoff=pocket_cutoff).double()
+                              cutoff=6.0, pocket_cutoff=pocket_cutoff, contact_radius=contact_radius).double()
 
 
-@pytest.mark.parametrize("pocket_cutoff", [None, 4.5])
-def test_complex_equivariance(graphs, pocket_cutoff):
-    model = _model(pocket_cutoff)
+@pytest.mark.parametrize("pocket_cutoff,contact_radius", [(None, None), (4.5, None), (None, 5.0)])
+def test_complex_equivariance(graphs, pocket_cutoff, contact_radius):
+    model = _model(pocket_cutoff, contact_radius)
     pos, h, t, batch, b, ppos, ph, pbatch = _inputs(graphs)
     out_pos, out_h = model(pos, h, t, batch, b, ppos, ph, pbatch)
     assert out_pos.abs().max() > 1e-4  # not trivially zero
@@ -66,6 +66,49 @@ def test_pocket_conditions_the_output_and_batches_are_independent(graphs):
     one, pone = batch == 1, pbatch == 1
     alone, _ = model(pos[one], h[one], t[1:], batch[one] - 1, 1, ppos[pone], ph[pone], pbatch[pone] - 1)
     torch.testing.assert_close(alone, out_pos[batch == 1], atol=1e-9, rtol=1e-7)
+
+
+def test_contact_radius_lets_a_touching_protein_atom_move_the_ligand(graphs):
+    """With the flat 1/100 weight a protein atom in contact barely moves a ligand atom;
+    with the contact envelope it moves it as much as a ligand neighbour would."""
+    pos, h, t, batch, b, ppos, ph, pbatch = _inputs(graphs)
+    one, pone = batch == 0, pbatch == 0
+    pos, h, ppos, ph = pos[one], h[one], ppos[pone], ph[pone]
+    batch, pbatch = batch[one], pbatch[pone]
+    near = torch.cdist(pos[:1], ppos)[0].argmin()  # the protein atom nearest to ligand atom 0
+    effect = {}
+    for radius in (None, 5.0):
+        model = _model(None, radius)
+        for layer in model.layers:  # coordinate steps large enough to compare
+            torch.nn.init.normal_(layer.coord_mlp[-1].weight, std=0.3)
+        out, _ = model(pos, h, t[:1], batch, 1, ppos, ph, pbatch)
+        moved = ppos.clone()
+        moved[near] = pos[0] + 1.0 * (ppos[near] - pos[0]) / (ppos[near] - pos[0]).norm()  # 1 Å from atom 0
+        out_moved, _ = model(pos, h, t[:1], batch, 1, moved, ph, pbatch)
+        effect[radius] = (out_moved[0] - out[0]).norm().item()
+    assert effect[5.0] > 10 * effect[None], effect
+
+
+def test_pocket_repulsion_pushes_atoms_out_of_their_own_pocket_only():
+    from moldiff.diffusion.pocket import PocketRepulsion
+
+    gen = torch.Generator().manual_seed(0)
+    pocket = torch.randn(40, 3, generator=gen, dtype=torch.float64) * 6
+    pocket = pocket[pocket.norm(dim=1) > 4]  # a shell around an empty cavity
+    pocket_batch = torch.zeros(len(pocket), dtype=torch.long)
+    pocket = torch.cat([pocket, pocket])
+    pocket_batch = torch.cat([pocket_batch, pocket_batch + 1])
+    x0 = torch.randn(20, 3, generator=gen, dtype=torch.float64) * 3
+    batch = torch.cat([torch.zeros(10, dtype=torch.long), torch.ones(10, dtype=torch.long)])
+    x0[0] = pocket[0] + 0.3  # deep in a protein atom
+    out = PocketRepulsion(pocket[pocket_batch == 0], pocket_batch[pocket_batch == 0], batch, 2.8)(x0)
+    d = torch.cdist(out[batch == 0], pocket[pocket_batch == 0])
+    assert torch.cdist(x0[:10], pocket[:len(pocket) // 2]).min() < 1 and d.min() > 2.7
+    torch.testing.assert_close(out[batch == 1], x0[batch == 1])  # complex 1 has no pocket atoms here
+    far = torch.cdist(x0[:10], pocket[: len(pocket) // 2]).min(1).values > 2.8
+    torch.testing.assert_close(out[:10][far], x0[:10][far])  # atoms already clear do not move
+    with pytest.raises(ValueError, match="positive"):
+        PocketRepulsion(pocket, pocket_batch, batch, 0.0)
 
 
 def test_complex_edges_respect_cutoffs_and_complexes(graphs):

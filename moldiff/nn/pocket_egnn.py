@@ -63,6 +63,16 @@ class PocketEGNNDenoiser(nn.Module):
             hundreds of pocket neighbours, so their summed steps need a large divisor
             (DiffSBDD uses 100 for all edges); with 1 an untrained model throws atoms far away.
         cutoff: ligand <-> pocket edge cutoff, Å. pocket_cutoff: pocket–pocket edges (None: none).
+        contact_radius: Å; if set, a ligand–pocket edge's weight is
+            ``max(1 / pocket_norm_factor, c(d))`` with the cosine envelope
+            ``c(d) = (1 + cos(pi d / contact_radius)) / 2`` of the pair's input distance
+            (0 beyond ``contact_radius``). With the flat ``1 / pocket_norm_factor`` alone a
+            protein atom 1 Å from a ligand atom can move it by at most
+            ``coords_range / layers / pocket_norm_factor`` per layer (0.03 Å here): the
+            network cannot push a ligand out of the protein, and the pocket model trained
+            that way clashed in every design. The envelope gives the few atoms in contact
+            full weight and leaves the far ones averaged. None: the flat weight (checkpoints
+            trained before this option).
 
     ``prune_pocket``: leave pocket atoms without an edge out of the computation (exact; off
     only to check that).
@@ -75,11 +85,12 @@ class PocketEGNNDenoiser(nn.Module):
 
     def __init__(self, num_features: int, pocket_features: int, hidden: int = 128, layers: int = 6,
                  coords_range: float = 15.0, norm_factor: float = 1.0, attention: bool = True,
-                 cutoff: float = 8.0, pocket_cutoff: float | None = None, pocket_norm_factor: float = 100.0) -> None:
+                 cutoff: float = 8.0, pocket_cutoff: float | None = None, pocket_norm_factor: float = 100.0,
+                 contact_radius: float | None = None) -> None:
         super().__init__()
         self.num_features, self.pocket_features = num_features, pocket_features
         self.cutoff, self.pocket_cutoff = cutoff, pocket_cutoff
-        self.pocket_norm_factor = pocket_norm_factor
+        self.pocket_norm_factor, self.contact_radius = pocket_norm_factor, contact_radius
         self.embed = nn.Linear(num_features + 1, hidden)
         self.embed_pocket = nn.Linear(pocket_features + 1, hidden)
         # edge attribute: input squared distance + one-hot of the edge kind (lig-lig, lig-pocket, pocket-pocket)
@@ -106,6 +117,11 @@ class PocketEGNNDenoiser(nn.Module):
         kind = (src >= n).long() + (dst >= n).long()  # 0 lig-lig, 1 lig-pocket, 2 pocket-pocket
         edge_attr = torch.cat([d2, nn.functional.one_hot(kind, 3).to(pos.dtype)], dim=-1)
         edge_weight = torch.where(kind == 0, 1.0, 1.0 / self.pocket_norm_factor).to(pos.dtype).unsqueeze(-1)
+        if self.contact_radius is not None:
+            d = d2.clamp_min(0).sqrt()
+            envelope = torch.where(d < self.contact_radius, 0.5 * (1 + torch.cos(torch.pi * d / self.contact_radius)),
+                                   torch.zeros_like(d))
+            edge_weight = torch.where((kind == 1).unsqueeze(-1), torch.maximum(edge_weight, envelope), edge_weight)
         feat = torch.cat([
             self.embed(torch.cat([h, t[batch].unsqueeze(-1).to(h.dtype)], dim=-1)),
             self.embed_pocket(torch.cat([pocket_h.to(h.dtype), t[pocket_batch].unsqueeze(-1).to(h.dtype)], dim=-1)),
