@@ -368,7 +368,8 @@ def _dock_one(args: argparse.Namespace) -> int:
     else:
         model = _load_pocket_model(args.model, args.device)
         docker = Docker(model, conformers=args.conformers, refine=not args.no_refine,
-                        ranking="fit" if args.no_refine else "vina", refine_steps=args.refine_steps)
+                        ranking="fit" if args.no_refine else "vina", refine_steps=args.refine_steps,
+                        clash_distance=args.clash_distance)
         result = docker.dock(args.protein, args.ligand, **site, radius=args.radius, k=args.k, steps=args.steps,
                              seed=args.seed)
     reference = None
@@ -510,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")
     do.add_argument("--no-refine", action="store_true", help="no Vina refinement; rank by conformer fit")
     do.add_argument("--refine-steps", type=int, default=20, help="Monte Carlo trials per pose in the refinement")
+    do.add_argument("--clash-distance", type=float, default=0.0, metavar="D",
+                    help="clash guidance during placement: predicted ligand atoms kept D Å from the protein (0: off)")
     do.add_argument("--seed", type=int, default=0)
     do.add_argument("--model", default=None, help="pocket model (default: the shipped one)")
     do.add_argument("--device", default="cpu")

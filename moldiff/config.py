@@ -393,6 +393,7 @@ class DockConfig:
     refine: bool = option(True, help="Vina local optimisation of each pose")
     refine_steps: int = option(20, min=0, help="Monte Carlo trials per pose after the local optimisation")
     placement: Literal["diffusion", "random"] = option("diffusion", help="random: ablation without the model")
+    clash_distance: float = option(0.0, min=0.0, help="clash guidance during placement, Å (0: off)")
     ranking: Literal["vina", "fit"] = "vina"
     posebusters: bool = option(True, help="PoseBusters 'dock' checks of each top-1 pose")
     seed: int = 0

@@ -129,10 +129,14 @@ class Docker:
             move of up to 2 Å and 45°, or another conformer superposed on the pose, each
             locally optimised; kept when the Vina score improves). placement: ``"diffusion"``
             or ``"random"`` (ablation: what the refinement alone achieves from random starts).
+            clash_distance: Å, clash guidance during placement (each step's predicted ligand
+            is pushed this far from the protein before the conformer projection,
+            :class:`~moldiff.diffusion.pocket.PocketRepulsion`); None: off.
     """
 
     def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
-                 project: bool = True, refine_steps: int = 0, placement: str = "diffusion"):
+                 project: bool = True, refine_steps: int = 0, placement: str = "diffusion",
+                 clash_distance: float | None = None):
         if ranking not in RANKINGS:
             raise InputError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
         if conformers < 1:
@@ -141,6 +145,9 @@ class Docker:
         if placement not in PLACEMENTS:
             raise InputError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
         self.project, self.refine_steps, self.placement = project, refine_steps, placement
+        if clash_distance is not None and clash_distance < 0:
+            raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
+        self.clash_distance = clash_distance or None
 
     @property
     def elements(self) -> tuple[str, ...]:
@@ -169,7 +176,8 @@ class Docker:
         for chunk in torch.full((k,), len(h), dtype=torch.long).split(batch_size):
             mols = sample_in_pocket(m.denoiser, m.schedule, m.codec, m.elements, pocket_batch_from(graph, len(chunk)),
                                     chunk, steps=steps, sampler=sampler, parameterization=m.parameterization,
-                                    generator=gen, fixed_h=h.repeat(len(chunk), 1), x0_project=project)
+                                    generator=gen, fixed_h=h.repeat(len(chunk), 1), x0_project=project,
+                                    clash_distance=self.clash_distance)
             out.extend(x.pos for x in mols if x is not None)
         return out
 
