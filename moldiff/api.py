@@ -185,14 +185,17 @@ class PocketModel:
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
                      num_atoms: int | None = None, steps: int | None = None, sampler: str = "ddpm",
                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
-                     clash_distance: float | None = None):
+                     clash_distance: float | None = None, join_fragments: bool = True):
         """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
 
         ``clash_distance``: Å, clash guidance -- at every step the predicted ligand's atoms
         are pushed at least this far from the protein's
-        (:class:`~moldiff.diffusion.pocket.PocketRepulsion`); default
-        :data:`~moldiff.diffusion.pocket.CLASH_DISTANCE` (2.8 Å), 0: off (the network alone)."""
-        from moldiff.diffusion.pocket import CLASH_DISTANCE, pocket_batch_from, sample_in_pocket, sample_ligand_sizes
+        (:class:`~moldiff.diffusion.guidance.PocketRepulsion`); default
+        :data:`~moldiff.diffusion.guidance.CLASH_DISTANCE` (2.8 Å), 0: off (the network alone).
+        ``join_fragments``: connectivity guidance -- stray fragments of the predicted ligand are
+        moved onto its main fragment at every step (:class:`~moldiff.diffusion.guidance.FragmentJoin`)."""
+        from moldiff.diffusion.guidance import CLASH_DISTANCE
+        from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
 
         steps = self.default_steps if steps is None else steps
         for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
@@ -221,7 +224,7 @@ class PocketModel:
             out.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
                                         pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
                                         parameterization=self.parameterization, generator=gen,
-                                        clash_distance=clash_distance or None))
+                                        clash_distance=clash_distance or None, join_fragments=join_fragments))
         return out
 
     def design(self, protein, **kwargs):

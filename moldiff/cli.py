@@ -287,7 +287,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     model = _load_pocket_model(args.model, args.device)
     mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=args.num_atoms,
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
-                        progress=not args.quiet, clash_distance=args.clash_distance)
+                        progress=not args.quiet, clash_distance=args.clash_distance,
+                        join_fragments=not args.no_join)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -484,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--clash-distance", type=float, default=None, metavar="D",
                     help="clash guidance: keep predicted ligand atoms D Å from protein atoms at every step "
                     "(default 2.8; 0: off)")
+    de.add_argument("--no-join", action="store_true",
+                    help="no connectivity guidance (stray fragments are otherwise moved onto the main one at every step)")
     de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
     de.add_argument("--device", default="cpu")
     de.set_defaults(func=cmd_design)

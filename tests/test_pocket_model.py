@@ -90,7 +90,7 @@ def test_contact_radius_lets_a_touching_protein_atom_move_the_ligand(graphs):
 
 
 def test_pocket_repulsion_pushes_atoms_out_of_their_own_pocket_only():
-    from moldiff.diffusion.pocket import PocketRepulsion
+    from moldiff.diffusion.guidance import PocketRepulsion
 
     gen = torch.Generator().manual_seed(0)
     pocket = torch.randn(40, 3, generator=gen, dtype=torch.float64) * 6
@@ -109,6 +109,24 @@ def test_pocket_repulsion_pushes_atoms_out_of_their_own_pocket_only():
     torch.testing.assert_close(out[:10][far], x0[:10][far])  # atoms already clear do not move
     with pytest.raises(ValueError, match="positive"):
         PocketRepulsion(pocket, pocket_batch, batch, 0.0)
+
+
+def test_fragment_join_connects_each_molecule_without_mixing_molecules():
+    from moldiff.diffusion.guidance import FragmentJoin, fragments
+
+    chain = torch.tensor([[0.0, 0, 0], [1.5, 0, 0], [3.0, 0, 0]], dtype=torch.float64)
+    x0 = torch.cat([chain, chain + torch.tensor([0.0, 6.0, 0]), chain[:2] + torch.tensor([0.0, 0, 5.0]),  # molecule 0
+                    chain + 20.0])  # molecule 1: one fragment
+    batch = torch.tensor([0] * 8 + [1] * 3)
+    assert fragments(x0, batch).unique().numel() == 4
+    out = FragmentJoin(batch)(x0)
+    labels = fragments(out, batch)
+    assert labels[:8].unique().numel() == 1 and labels[8:].unique().numel() == 1 and labels[0] != labels[8]
+    torch.testing.assert_close(out[8:], x0[8:])  # an intact molecule does not move
+    for part in (slice(0, 3), slice(3, 6), slice(6, 8)):  # fragments move rigidly
+        torch.testing.assert_close(torch.cdist(out[part], out[part]), torch.cdist(x0[part], x0[part]))
+    d = torch.cdist(out[:8], out[:8]) + 10 * torch.eye(8, dtype=torch.float64)
+    assert d.min() > 1.49  # joined at the bond distance, not on top of each other
 
 
 def test_complex_edges_respect_cutoffs_and_complexes(graphs):

@@ -197,6 +197,10 @@ def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15
     """
     symbols = list(m.symbols)
     pos = np.asarray(m.pos, dtype=np.float64)
+    if len(pos) > 1:
+        gaps = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)) + np.eye(len(pos))
+        if gaps.min() < 0.5:  # atoms on top of each other: no structure (and RDKit's 3D stereo fails)
+            return None
     bonds = connectivity(symbols, pos, scale)
     charges = np.zeros(len(symbols), dtype=int) if m.charge is None else np.asarray(m.charge)
     mol = None

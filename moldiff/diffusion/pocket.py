@@ -17,6 +17,7 @@ from torch_geometric.utils import scatter
 
 from moldiff.data.protein import AMINO_ACIDS, POCKET_ELEMENTS
 from moldiff.diffusion.features import FeatureCodec
+from moldiff.diffusion.guidance import FragmentJoin, PocketRepulsion, compose
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.schedule import VPSchedule
 
@@ -71,58 +72,12 @@ def pocket_diffusion_loss(denoiser, schedule: VPSchedule, codec: FeatureCodec, b
                           generator=generator, com_free=no_pocket, context=context)
 
 
-#: Å: default closest approach of a designed ligand heavy atom to a protein heavy atom under
-#: clash guidance. The clash criteria are < 2.0 Å and < 0.75 x the vdW sum (2.55 Å for C-C,
-#: 2.7 for S-S); hydrogen-bonded N/O pairs sit at 2.7-3.0 Å.
-CLASH_DISTANCE = 2.8
-
-
-class PocketRepulsion:
-    """Clash guidance: push predicted clean ligand atoms out of the protein.
-
-    Applied to the implied clean positions at every sampling step (an ``x0_project`` of
-    :class:`~moldiff.diffusion.wrappers.MolecularEps`): each ligand atom closer than
-    ``distance`` to a pocket atom of its own complex is moved away from it by the overlap,
-    ``iterations`` times (Jacobi sweeps, each atom's moves averaged over its contacts).
-    The network then sees, and repairs, the moved structure at the next step. The same
-    idea as the clash drift of DecompDiff (Guan et al. 2023), as a projection.
-
-    Args:
-        pocket_pos: (M, 3) pocket atoms in the sampling frame; pocket_batch: (M,) complex index.
-        batch: (N,) complex index of each ligand atom.
-    """
-
-    def __init__(self, pocket_pos: torch.Tensor, pocket_batch: torch.Tensor, batch: torch.Tensor,
-                 distance: float = CLASH_DISTANCE, iterations: int = 10):
-        if not distance > 0:
-            raise ValueError(f"clash distance must be positive, got {distance}")
-        self.pocket_pos, self.distance, self.iterations = pocket_pos, float(distance), iterations
-        self.same = batch.unsqueeze(1) == pocket_batch.unsqueeze(0)  # (N, M)
-
-    def __call__(self, x0: torch.Tensor) -> torch.Tensor:
-        p = self.pocket_pos.to(x0.dtype)
-        for _ in range(self.iterations):
-            diff = x0.unsqueeze(1) - p.unsqueeze(0)  # (N, M, 3)
-            d = diff.norm(dim=-1).clamp_min(1e-6)
-            overlap = ((self.distance - d).clamp_min(0.0) * self.same).unsqueeze(-1)
-            count = (overlap > 0).sum(1).clamp_min(1)
-            if not (overlap > 0).any():
-                break
-            x0 = x0 + (overlap * diff / d.unsqueeze(-1)).sum(1) / count
-        return x0
-
-
-def _compose(first, second):
-    if first is None or second is None:
-        return first or second
-    return lambda x: second(first(x))
-
-
 @torch.no_grad()
 def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elements, pocket_batch, num_atoms, *,
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
                      generator: torch.Generator | None = None, callback=None, clip_to_pocket: bool = True,
-                     fixed_h: torch.Tensor | None = None, x0_project=None, clash_distance: float | None = None):
+                     fixed_h: torch.Tensor | None = None, x0_project=None, clash_distance: float | None = None,
+                     join_fragments: bool = False):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
@@ -132,7 +87,9 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     :data:`LIGAND_CENTRE_RADIUS` of the pocket centre at every step. ``fixed_h``: the
     ligands' encoded atom features when they are given (docking), all molecules in order;
     ``x0_project``: a projection of the clean positions (docking: onto the ligand's conformers).
-    ``clash_distance``: Å, clash guidance (:class:`PocketRepulsion`, before ``x0_project``); None: off."""
+    Guidance (:mod:`moldiff.diffusion.guidance`, applied in this order before ``x0_project``):
+    ``join_fragments`` moves stray fragments onto the main one (:class:`FragmentJoin`);
+    ``clash_distance`` (Å) pushes atoms out of the protein (:class:`PocketRepulsion`); None: off."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
@@ -141,10 +98,11 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     if clip_to_pocket:
         dist = context["pocket_pos"].norm(dim=-1)
         radius = scatter(dist, context["pocket_batch"], dim=0, dim_size=len(num_atoms), reduce="max")
+    batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms.to(device))
+    guide = FragmentJoin(batch) if join_fragments else None
     if clash_distance is not None:
-        batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms.to(device))
-        x0_project = _compose(PocketRepulsion(context["pocket_pos"], context["pocket_batch"], batch, clash_distance),
-                              x0_project)
+        guide = compose(guide, PocketRepulsion(context["pocket_pos"], context["pocket_batch"], batch, clash_distance))
+    x0_project = compose(guide, x0_project)
     return sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                             parameterization=parameterization, generator=generator, device=device,
                             callback=callback, context=context, offset=centres, x0_radius=radius,

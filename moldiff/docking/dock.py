@@ -131,7 +131,7 @@ class Docker:
             or ``"random"`` (ablation: what the refinement alone achieves from random starts).
             clash_distance: Å, clash guidance during placement (each step's predicted ligand
             is pushed this far from the protein before the conformer projection,
-            :class:`~moldiff.diffusion.pocket.PocketRepulsion`); None: off.
+            :class:`~moldiff.diffusion.guidance.PocketRepulsion`); None: off.
     """
 
     def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
