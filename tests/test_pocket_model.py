@@ -114,7 +114,7 @@ def test_pocket_repulsion_pushes_atoms_out_of_their_own_pocket_only():
 def test_fragment_join_connects_each_molecule_without_mixing_molecules():
     from moldiff.diffusion.guidance import FragmentJoin, fragments
 
-    chain = torch.tensor([[0.0, 0, 0], [1.5, 0, 0], [3.0, 0, 0]], dtype=torch.float64)
+    chain = torch.tensor([[0.0, 0, 0], [1.3, 0, 0], [2.6, 0, 0]], dtype=torch.float64)
     x0 = torch.cat([chain, chain + torch.tensor([0.0, 6.0, 0]), chain[:2] + torch.tensor([0.0, 0, 5.0]),  # molecule 0
                     chain + 20.0])  # molecule 1: one fragment
     batch = torch.tensor([0] * 8 + [1] * 3)
@@ -125,8 +125,9 @@ def test_fragment_join_connects_each_molecule_without_mixing_molecules():
     torch.testing.assert_close(out[8:], x0[8:])  # an intact molecule does not move
     for part in (slice(0, 3), slice(3, 6), slice(6, 8)):  # fragments move rigidly
         torch.testing.assert_close(torch.cdist(out[part], out[part]), torch.cdist(x0[part], x0[part]))
-    d = torch.cdist(out[:8], out[:8]) + 10 * torch.eye(8, dtype=torch.float64)
-    assert d.min() > 1.49  # joined at the bond distance, not on top of each other
+    owner = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2])
+    d = torch.cdist(out[:8], out[:8])[owner[:, None] != owner[None]]
+    assert d.min() > 1.39  # fragments joined at the join distance, not on top of each other
 
 
 def test_complex_edges_respect_cutoffs_and_complexes(graphs):

@@ -46,27 +46,33 @@ class PocketRepulsion:
 
     def __call__(self, x0: torch.Tensor) -> torch.Tensor:
         p = self.pocket_pos.to(x0.dtype)
+        # candidate pairs once (atoms move at most a few Å in the sweeps), then sweeps over them
+        reach = self.distance + 3.0
+        li, pj = ((torch.cdist(x0, p) < reach) & self.same).nonzero().T
+        ai, aj = ((torch.cdist(x0, x0) < MIN_DISTANCE + 2.0) & self.own).nonzero().T
         for _ in range(self.iterations):
-            diff = x0.unsqueeze(1) - p.unsqueeze(0)  # (N, M, 3)
-            d = diff.norm(dim=-1).clamp_min(1e-6)
-            overlap = ((self.distance - d).clamp_min(0.0) * self.same).unsqueeze(-1)
-            inner = x0.unsqueeze(1) - x0.unsqueeze(0)  # and ligand atoms never on top of each other
-            di = inner.norm(dim=-1).clamp_min(1e-6)
-            crowd = ((MIN_DISTANCE - di).clamp_min(0.0) * self.own).unsqueeze(-1)
+            diff = x0[li] - p[pj]
+            d = diff.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+            overlap = (self.distance - d).clamp_min(0.0)
+            inner = x0[ai] - x0[aj]  # and ligand atoms never on top of each other
+            di = inner.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+            crowd = (MIN_DISTANCE - di).clamp_min(0.0)
             if not ((overlap > 0).any() or (crowd > 0).any()):
                 break
             # half the summed overlaps per sweep (a crowded pair moves apart symmetrically)
-            x0 = x0 + 0.5 * (overlap * diff / d.unsqueeze(-1)).sum(1) + 0.25 * (crowd * inner / di.unsqueeze(-1)).sum(1)
+            step = torch.zeros_like(x0).index_add_(0, li, 0.5 * overlap * diff / d)
+            x0 = x0 + step.index_add_(0, ai, 0.25 * crowd * inner / di)
         return x0
 
 
 
 
-#: Å: atoms closer than this are taken as bonded when finding a structure's fragments
-#: (covalent radii x 1.15, the assembly's criterion, give 1.75 Å for C-C and 2.05 for C-Cl)
-BOND_DISTANCE = 1.8
+#: Å: atoms closer than this are taken as bonded when finding a structure's fragments. The
+#: assembly bonds atoms within 1.15 x their covalent radii (1.75 Å for C-C, 1.58 for N-O,
+#: 1.52 for O-O); the guidance sees positions only, so it uses a distance every pair bonds at.
+BOND_DISTANCE = 1.5
 #: Å: a fragment is moved so that its closest atom to the main fragment is this far away
-JOIN_DISTANCE = 1.5
+JOIN_DISTANCE = 1.4
 #: Å: no two atoms of a guided structure closer than this (shorter than any bond)
 MIN_DISTANCE = 1.1
 

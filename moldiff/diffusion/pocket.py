@@ -99,9 +99,12 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
         dist = context["pocket_pos"].norm(dim=-1)
         radius = scatter(dist, context["pocket_batch"], dim=0, dim_size=len(num_atoms), reduce="max")
     batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms.to(device))
-    guide = FragmentJoin(batch) if join_fragments else None
-    if clash_distance is not None:
-        guide = compose(guide, PocketRepulsion(context["pocket_pos"], context["pocket_batch"], batch, clash_distance))
+    join = FragmentJoin(batch) if join_fragments else None
+    repel = (None if clash_distance is None else
+             PocketRepulsion(context["pocket_pos"], context["pocket_batch"], batch, clash_distance))
+    guide = compose(join, repel)
+    if join is not None and repel is not None:  # repulsion can split what was joined: twice
+        guide = compose(guide, guide)
     x0_project = compose(guide, x0_project)
     return sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                             parameterization=parameterization, generator=generator, device=device,
