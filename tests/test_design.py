@@ -232,3 +232,33 @@ def test_crystal_ligand_scores_in_its_pocket(shared_data):
                                posebusters="fast")
     assert quick["per_molecule"][0]["vina"] == pytest.approx(rows[0]["vina"], abs=1e-3)
     assert np.isnan(quick["per_molecule"][0]["vina_min"]) and quick["per_molecule"][0]["posebusters"] is True
+
+
+def test_vina_maps_cover_donor_types(shared_data):
+    """A hydroxyl oxygen needs Vina's O_DA map, an ether oxygen's (O_A) does not cover it:
+    scoring it against the ether's maps must give NaN, not abort the process."""
+    pytest.importorskip("vina")
+    from rdkit.Chem import AllChem
+
+    from moldiff.docking.dock import read_site
+    from moldiff.metrics.pocket import VinaScorer, pocket_residues
+
+    folder = shared_data / "posebusters_dev" / "6M2B_EZO"
+    prot, pocket, centre, _ = read_site(folder / "6M2B_EZO_protein.pdb", reference=folder / "6M2B_EZO_ligand.sdf")
+
+    def placed(smiles):
+        mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+        AllChem.EmbedMolecule(mol, randomSeed=0)
+        conf = mol.GetConformer()
+        pos = conf.GetPositions()
+        for k in range(mol.GetNumAtoms()):
+            conf.SetAtomPosition(k, (pos[k] - pos.mean(0) + centre).tolist())
+        return mol
+
+    ether, alcohol = placed("CCOCC"), placed("CCCCO")
+    scorer = VinaScorer(prot.path, pocket_residues(pocket), centre, size=20.0)
+    scorer.prepare_maps([ether])
+    assert np.isfinite(scorer.score(ether, minimise=False)[0])
+    assert np.isnan(scorer.score(alcohol, minimise=False)[0])
+    scorer.prepare_maps([ether, alcohol])
+    assert np.isfinite(scorer.score(alcohol, minimise=False)[0])

@@ -230,8 +230,6 @@ class VinaScorer:
 
     def __init__(self, protein_file, pocket_residues, center, ligands=(), *, size=None, margin: float = 5.0,
                  seed: int = 0):
-        from vina import Vina
-
         self.receptor = receptor_pdbqt(protein_file, pocket_residues)
         center = np.asarray(center, dtype=float)
         if size is None:
@@ -240,15 +238,23 @@ class VinaScorer:
             half = np.maximum(np.abs(coords - center).max(0) + margin, 10.0)
             size = np.minimum(2 * half, 30.0)  # Vina's advised 27,000 Å^3
         self.center, self.size = center, np.broadcast_to(np.asarray(size, dtype=float), (3,)).copy()
-        self.vina = Vina(sf_name="vina", cpu=1, seed=int(seed), verbosity=0)
+        self.seed = int(seed)
         self._texts: dict[int, tuple[Chem.Mol, str | None]] = {}  # id -> (mol kept alive, PDBQT)
-        self._mapped: set[str] = set()  # AutoDock atom types with grid maps
+        self._mapped: set[str] = set()  # Vina atom types with grid maps
+        self._cover: list[str] = []  # the ligands the maps were computed for
+        self.vina = self._new_vina()
+
+    def _new_vina(self):
+        from vina import Vina
+
+        vina = Vina(sf_name="vina", cpu=1, seed=self.seed, verbosity=0)
         with tempfile.NamedTemporaryFile("w", suffix=".pdbqt", delete=False) as fh:
             fh.write(self.receptor)
         try:
-            self.vina.set_receptor(fh.name)
+            vina.set_receptor(fh.name)
         finally:
             os.unlink(fh.name)
+        return vina
 
     def pdbqt(self, mol: Chem.Mol) -> str | None:
         """The ligand's PDBQT (meeko), prepared once per molecule object."""
@@ -257,19 +263,22 @@ class VinaScorer:
         return self._texts[id(mol)][1]
 
     def prepare_maps(self, mols) -> None:
-        """Compute the grid maps once for the atom types of all ``mols``: Vina computes maps
-        only for the ligands it holds, and scoring an atom type without a map aborts the process."""
+        """Compute the grid maps for the atom types of all ``mols``: Vina computes maps only
+        for the ligands it holds, and scoring an atom type without a map aborts the process.
+        Calling it again with new types recomputes the maps for all types seen so far."""
         texts = [t for t in (self.pdbqt(m) for m in mols) if t is not None]
-        cover, seen = [], set()
+        cover, seen = list(self._cover), set(self._mapped)
         for text in texts:  # Vina holds the given ligands at once (memory grows fast): a few that cover every type
             types = _pdbqt_types(text)
             if not types <= seen:
                 cover.append(text)
                 seen |= types
-        if cover:
+        if len(cover) > len(self._cover):
+            if self._cover:  # Vina does not add maps to computed ones: start again with all the types
+                self.vina = self._new_vina()
             self.vina.set_ligand_from_string(cover)
             self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
-        self._mapped = seen
+            self._cover, self._mapped = cover, seen
 
     def _set(self, mol: Chem.Mol) -> bool:
         text = self.pdbqt(mol)
@@ -324,8 +333,33 @@ class VinaScorer:
 
 
 def _pdbqt_types(text: str) -> set[str]:
-    """AutoDock atom types of a PDBQT (last column of ATOM/HETATM records)."""
-    return {line.split()[-1] for line in text.splitlines() if line.startswith(("ATOM", "HETATM"))}
+    """Vina's (X-Score) atom types of a PDBQT ligand, which the grid maps are computed for.
+
+    They refine the AutoDock type in the last column: a nitrogen or oxygen with a polar
+    hydrogen (HD) within 1.15 Å is a donor (``OA`` -> ``O_DA``), a carbon within 1.75 Å of
+    a nitrogen or oxygen is polar (``C_P``, else ``C_H``). Keyed on the AutoDock type alone,
+    a ligand with a hydroxyl could be scored against maps made from ligands whose oxygens
+    are all acceptors, and Vina aborts the process ("Affinity map for atom type O_DA is
+    not present").
+    """
+    atoms = [(line.split()[-1], np.array([float(line[30:38]), float(line[38:46]), float(line[46:54])]))
+             for line in text.splitlines() if line.startswith(("ATOM", "HETATM"))]
+    if not atoms:
+        return set()
+    kinds = [k for k, _ in atoms]
+    pos = np.stack([x for _, x in atoms])
+    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    polar_h = np.array([k == "HD" for k in kinds])
+    hetero = np.array([k in ("N", "NA", "OA", "NS", "OS") for k in kinds])
+    out = set()
+    for i, kind in enumerate(kinds):
+        if kind in ("N", "NA", "OA", "NS", "OS"):
+            kind += "+donor" if (polar_h & (dist[i] < 1.15)).any() else ""
+        elif kind in ("C", "A"):
+            near = hetero & (dist[i] < 1.75)
+            kind = "C" + ("+polar" if near.any() else "")
+        out.add(kind)
+    return out
 
 
 def pdbqt_poses(text: str) -> list[Chem.Mol]:
