@@ -133,7 +133,7 @@ def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
     kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1}
     free = closest(model.design_mol3d(protein, clash_distance=0, **kwargs))
     guided = closest(model.design_mol3d(protein, **kwargs))  # default 2.8 Å
-    assert free < 1.5 and guided > 2.2, (free, guided)  # the clash criterion is 2.0 Å
+    assert free < 1.5 and guided > 2.0, (free, guided)  # clear of the 2 Å clash criterion
 
 
 def test_connectivity_guidance_makes_one_fragment(pocket_run, site):
