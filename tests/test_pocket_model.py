@@ -234,3 +234,30 @@ def test_pocket_atoms_out_of_reach_do_not_change_the_output():
     moved = pocket_pos.clone()
     moved[near.nonzero()[0]] += 0.5  # a pocket atom in reach does matter
     assert not torch.allclose(net(pos, h, t, batch, 2, moved, pocket_h, pocket_batch)[0], full[0])
+
+
+def test_shipped_pocket_model_sees_its_pocket(graphs):
+    """The shipped pocket model's prediction for a noisy ligand must depend on the protein
+    around it (a model trained with the flat 1/100 pocket weight changed by < 1 % when the
+    pocket was moved away: it was blind to it)."""
+    import moldiff
+
+    model = moldiff.load("pocket")
+    g = graphs[0]
+    centre = g.pocket_pos.mean(0)
+    pos, ppos = g.pos - centre, g.pocket_pos - centre
+    ph = torch.cat([torch.nn.functional.one_hot(g.pocket_type, len(POCKET_ELEMENTS)),
+                    torch.nn.functional.one_hot(g.pocket_residue_type, len(AMINO_ACIDS) + 1),
+                    g.pocket_backbone[:, None]], dim=1).float()
+    h = model.codec.encode(g.atom_type, g.charge)
+    batch, pbatch = torch.zeros(len(pos), dtype=torch.long), torch.zeros(len(ppos), dtype=torch.long)
+    gen = torch.Generator().manual_seed(0)
+    for t in (0.3, 0.7):
+        tt = torch.tensor(t)
+        a, s = model.schedule.alpha(tt).float(), model.schedule.sigma(tt).float()
+        z = a * pos + s * torch.randn(pos.shape, generator=gen)
+        zh = a * h + s * torch.randn(h.shape, generator=gen)
+        with torch.no_grad():
+            near, _ = model.denoiser(z, zh, tt.reshape(1), batch, 1, ppos, ph, pbatch)
+            away, _ = model.denoiser(z, zh, tt.reshape(1), batch, 1, ppos + 100.0, ph, pbatch)
+        assert (near - away).abs().mean() > 0.05 * near.abs().mean(), t
