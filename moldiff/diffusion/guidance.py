@@ -17,6 +17,14 @@ import torch
 #: clash guidance. The clash criteria are < 2.0 Å and < 0.75 x the vdW sum (2.55 Å for C-C,
 #: 2.7 for S-S); hydrogen-bonded N/O pairs sit at 2.7-3.0 Å.
 CLASH_DISTANCE = 2.8
+#: Å: atoms closer than this are taken as bonded when finding a structure's fragments. The
+#: assembly bonds atoms within 1.15 x their covalent radii (1.75 Å for C-C, 1.58 for N-O,
+#: 1.52 for O-O); the guidance sees positions only, so it uses a distance every pair bonds at.
+BOND_DISTANCE = 1.5
+#: Å: a fragment is moved so that its closest atom to the main fragment is this far away
+JOIN_DISTANCE = 1.4
+#: Å: no two atoms of a guided structure closer than this (shorter than any bond)
+MIN_DISTANCE = 1.1
 
 
 class PocketRepulsion:
@@ -63,18 +71,6 @@ class PocketRepulsion:
             step = torch.zeros_like(x0).index_add_(0, li, 0.5 * overlap * diff / d)
             x0 = x0 + step.index_add_(0, ai, 0.25 * crowd * inner / di)
         return x0
-
-
-
-
-#: Å: atoms closer than this are taken as bonded when finding a structure's fragments. The
-#: assembly bonds atoms within 1.15 x their covalent radii (1.75 Å for C-C, 1.58 for N-O,
-#: 1.52 for O-O); the guidance sees positions only, so it uses a distance every pair bonds at.
-BOND_DISTANCE = 1.5
-#: Å: a fragment is moved so that its closest atom to the main fragment is this far away
-JOIN_DISTANCE = 1.4
-#: Å: no two atoms of a guided structure closer than this (shorter than any bond)
-MIN_DISTANCE = 1.1
 
 
 def fragments(x: torch.Tensor, batch: torch.Tensor, bond_distance: float = BOND_DISTANCE) -> torch.Tensor:
@@ -127,14 +123,13 @@ class FragmentJoin:
         x0 = x0.clone()
         for _ in range(self.rounds):
             labels = fragments(x0, self.batch, self.bond_distance)
-            moved = False
             roots = labels == torch.arange(len(x0), device=x0.device)
-            broken = (torch.bincount(self.batch[roots]) > 1).nonzero().squeeze(1)
+            broken = (torch.bincount(self.batch[roots]) > 1).nonzero().squeeze(1)  # molecules in pieces
+            if len(broken) == 0:
+                break
             for g in broken.tolist():
                 atoms = (self.batch == g).nonzero().squeeze(1)
                 names, counts = torch.unique(labels[atoms], return_counts=True)
-                if len(names) < 2:
-                    continue
                 main = atoms[labels[atoms] == names[counts.argmax()]]
                 for name in names:
                     part = atoms[labels[atoms] == name]
@@ -142,9 +137,6 @@ class FragmentJoin:
                         continue
                     x0[part] = self._attach(x0[part], x0[main])
                     main = torch.cat([main, part])
-                    moved = True
-            if not moved:
-                break
         return x0
 
 
