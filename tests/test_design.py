@@ -73,6 +73,16 @@ def test_connectivity_caps_valence():
     assert sum(0 in b for b in bonds) == 4 and (0, 5) in bonds
 
 
+def test_connectivity_gives_up_a_ring_bond_before_a_fragment():
+    """A carbon crowded by a 4-ring (0-1-6-2), two carbons and, a little farther, a terminal
+    oxygen: capping by distance alone drops the oxygen's only bond; the ring bond goes instead."""
+    pos = np.array([[0, 0, 0], [1.40, 0, 0], [0, 1.40, 0], [-1.41, 0, 0], [0, -1.42, 0], [0, 0, 1.56],
+                    [1.40, 1.40, 0]], float)
+    bonds = connectivity(["C", "C", "C", "C", "C", "O", "C"], pos)
+    assert (0, 5) in bonds and sum(0 in b for b in bonds) == 4
+    assert {(0, 3), (0, 4), (1, 6), (2, 6)} <= set(bonds) and len(bonds) == 6  # one ring bond of 0 left
+
+
 def test_ligand_sizes_follow_the_pocket_size():
     pairs = torch.tensor([[100, 110, 120, 500, 510, 520], [10, 11, 12, 40, 41, 42]])
     gen = torch.Generator().manual_seed(0)
@@ -132,8 +142,12 @@ def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
 
     kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1}
     free = closest(model.design_mol3d(protein, clash_distance=0, **kwargs))
-    guided = closest(model.design_mol3d(protein, **kwargs))  # default 2.8 Å
-    assert free < 1.5 and guided > 2.0, (free, guided)  # clear of the 2 Å clash criterion
+    guided = closest(model.design_mol3d(protein, join_fragments=False, **kwargs))  # default 2.8 Å
+    assert free < 1.5 and guided > 2.7, (free, guided)  # clear of the 2 Å clash criterion
+    # with connectivity guidance too, repulsion holds bonds: an atom wedged in the protein and
+    # bonded to the molecule may stay closer (the tiny model's 12 atoms are in 3-5 pieces)
+    both = closest(model.design_mol3d(protein, **kwargs))
+    assert both > 1.5, both
 
 
 def test_connectivity_guidance_makes_one_fragment(pocket_run, site):

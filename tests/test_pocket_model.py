@@ -111,6 +111,20 @@ def test_pocket_repulsion_pushes_atoms_out_of_their_own_pocket_only():
         PocketRepulsion(pocket, pocket_batch, batch, 0.0)
 
 
+def test_pocket_repulsion_keeps_bonded_atoms_bonded():
+    """A protein atom 0.5 Å from the end atom of a 3-atom chain (1.4 Å bonds): the end atom is
+    pushed out and drags the chain with it instead of leaving it behind as a second fragment."""
+    from moldiff.diffusion.guidance import BOND_DISTANCE, PocketRepulsion, fragments
+
+    x0 = torch.tensor([[0.0, 0, 0], [1.4, 0, 0], [2.8, 0, 0]], dtype=torch.float64)
+    pocket = torch.tensor([[2.8, 0.5, 0.0]], dtype=torch.float64)
+    batch = torch.zeros(3, dtype=torch.long)
+    out = PocketRepulsion(pocket, torch.zeros(1, dtype=torch.long), batch, 2.8)(x0)
+    assert torch.cdist(out, pocket).min() > 2.7
+    bonds = (out[1:] - out[:-1]).norm(dim=1)
+    assert bonds.max() < BOND_DISTANCE and fragments(out, batch).unique().numel() == 1, bonds
+
+
 def test_fragment_join_connects_each_molecule_without_mixing_molecules():
     from moldiff.diffusion.guidance import FragmentJoin, fragments
 

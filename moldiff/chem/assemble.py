@@ -5,7 +5,8 @@ output into a molecule a chemist can use takes three steps, each from the geomet
 
 1. **connectivity**: a pair is bonded when its distance is below ``scale`` times the sum
    of the covalent radii; an atom with more neighbours than its element allows keeps
-   the shortest bonds;
+   the shortest bonds, except that a ring bond is given up rather than the only link of
+   a fragment;
 2. **bond orders**: a bond is a double-bond candidate when it is shorter than the midpoint
    of the element pair's single and double lengths (:mod:`moldiff.chem.tables`) and both
    atoms have valence left; a maximum-cardinality matching over the candidates (shortest
@@ -51,15 +52,55 @@ def connectivity(symbols, pos: np.ndarray, scale: float = 1.15) -> list[tuple[in
     np.fill_diagonal(close, False)
     i, j = np.nonzero(np.triu(close))
     order = np.argsort(dist[i, j] / (radii[i] + radii[j]))  # most convincing bonds first
-    degree = np.zeros(len(symbols), dtype=int)
-    bonds = []
+    cap = [MAX_DEGREE.get(s, 4) for s in symbols]
+    nb: list[set[int]] = [set() for _ in symbols]
+    dropped = []
     for k in order:
         a, b = int(i[k]), int(j[k])
-        if degree[a] < MAX_DEGREE.get(symbols[a], 4) and degree[b] < MAX_DEGREE.get(symbols[b], 4):
-            bonds.append((a, b))
-            degree[a] += 1
-            degree[b] += 1
-    return sorted(bonds)
+        if len(nb[a]) < cap[a] and len(nb[b]) < cap[b]:
+            nb[a].add(b)
+            nb[b].add(a)
+        else:
+            dropped.append((a, b))
+    # a dropped bond that was the only link of a fragment is taken back where a full end can
+    # give up a ring bond instead (its longest one whose ends stay connected without it)
+    for a, b in dropped:
+        if _connected(nb, a, b):
+            continue
+        freed = []
+        for x in (a, b):
+            if len(nb[x]) < cap[x]:
+                continue
+            ring = [c for c in sorted(nb[x], key=lambda c: -dist[x, c]) if _connected(nb, x, c, skip=(x, c))]
+            if not ring:
+                break
+            nb[x].discard(ring[0])
+            nb[ring[0]].discard(x)
+            freed.append((x, ring[0]))
+        if len(nb[a]) < cap[a] and len(nb[b]) < cap[b]:
+            nb[a].add(b)
+            nb[b].add(a)
+        else:  # could not make room at both ends: undo
+            for x, c in freed:
+                nb[x].add(c)
+                nb[c].add(x)
+    return sorted((a, b) for a in range(len(symbols)) for b in nb[a] if a < b)
+
+
+def _connected(nb: list[set[int]], a: int, b: int, skip: tuple[int, int] | None = None) -> bool:
+    """Whether ``b`` is reachable from ``a`` in the graph ``nb`` (without the edge ``skip``)."""
+    seen, stack = {a}, [a]
+    while stack:
+        x = stack.pop()
+        for y in nb[x]:
+            if skip is not None and {x, y} == set(skip):
+                continue
+            if y == b:
+                return True
+            if y not in seen:
+                seen.add(y)
+                stack.append(y)
+    return False
 
 
 def _is_linear(k: int, neighbours: list[list[int]], pos: np.ndarray) -> bool:

@@ -21,6 +21,8 @@ CLASH_DISTANCE = 2.8
 #: assembly bonds atoms within 1.15 x their covalent radii (1.75 Å for C-C, 1.58 for N-O,
 #: 1.52 for O-O); the guidance sees positions only, so it uses a distance every pair bonds at.
 BOND_DISTANCE = 1.5
+#: Å: under clash guidance a pair bonded on entry is held within BOND_DISTANCE - BOND_SLACK
+BOND_SLACK = 0.02
 #: Å: a fragment is moved so that its closest atom to the main fragment is this far away
 JOIN_DISTANCE = 1.4
 #: Å: no two atoms of a guided structure closer than this (shorter than any bond)
@@ -34,8 +36,11 @@ class PocketRepulsion:
     :class:`~moldiff.diffusion.wrappers.MolecularEps`): each ligand atom closer than
     ``distance`` to a pocket atom of its own complex is moved away from it by the overlap
     (and atoms of one ligand closer than :data:`MIN_DISTANCE` apart from each other),
-    ``iterations`` sweeps (each moves an atom by half its summed overlaps). An atom wedged
-    between protein atoms may stay a little closer than ``distance``.
+    ``iterations`` sweeps (each moves an atom by half its summed overlaps). Pairs bonded on
+    entry (closer than :data:`BOND_DISTANCE`) are held within it, so pushing one atom of a
+    bond out of the protein drags its partner along instead of breaking the molecule (after
+    :class:`FragmentJoin`, a joined fragment stays joined). An atom wedged between protein
+    atoms may stay a little closer than ``distance``.
     The network then sees, and repairs, the moved structure at the next step. The same
     idea as the clash drift of DecompDiff (Guan et al. 2023), as a projection.
 
@@ -45,7 +50,7 @@ class PocketRepulsion:
     """
 
     def __init__(self, pocket_pos: torch.Tensor, pocket_batch: torch.Tensor, batch: torch.Tensor,
-                 distance: float = CLASH_DISTANCE, iterations: int = 50):
+                 distance: float = CLASH_DISTANCE, iterations: int = 100):
         if not distance > 0:
             raise ValueError(f"clash distance must be positive, got {distance}")
         self.pocket_pos, self.distance, self.iterations = pocket_pos, float(distance), iterations
@@ -57,7 +62,10 @@ class PocketRepulsion:
         # candidate pairs once (atoms move at most a few Å in the sweeps), then sweeps over them
         reach = self.distance + 3.0
         li, pj = ((torch.cdist(x0, p) < reach) & self.same).nonzero().T
-        ai, aj = ((torch.cdist(x0, x0) < MIN_DISTANCE + 2.0) & self.own).nonzero().T
+        inner_d = torch.cdist(x0, x0)
+        ai, aj = ((inner_d < MIN_DISTANCE + 2.0) & self.own).nonzero().T
+        bi, bj = ((inner_d < BOND_DISTANCE) & self.own).nonzero().T  # bonded on entry: keep bonded
+        keep = BOND_DISTANCE - BOND_SLACK
         for _ in range(self.iterations):
             diff = x0[li] - p[pj]
             d = diff.norm(dim=-1, keepdim=True).clamp_min(1e-6)
@@ -65,10 +73,19 @@ class PocketRepulsion:
             inner = x0[ai] - x0[aj]  # and ligand atoms never on top of each other
             di = inner.norm(dim=-1, keepdim=True).clamp_min(1e-6)
             crowd = (MIN_DISTANCE - di).clamp_min(0.0)
-            if not ((overlap > 0).any() or (crowd > 0).any()):
+            bond = x0[bi] - x0[bj]
+            db = bond.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+            stretch = (db - keep).clamp_min(0.0)
+            if not ((overlap > 0).any() or (crowd > 0).any() or (stretch > 1e-3).any()):
                 break
-            # half the summed overlaps per sweep (a crowded pair moves apart symmetrically)
+            # half the summed overlaps per sweep (a crowded pair moves apart symmetrically,
+            # a stretched bond contracts symmetrically)
             step = torch.zeros_like(x0).index_add_(0, li, 0.5 * overlap * diff / d)
+            # bonds: the mean of an atom's stretched bonds' pulls (a sum over many partners of a
+            # crowded high-noise prediction overshoots and diverges)
+            pull = torch.zeros_like(x0).index_add_(0, bi, -0.5 * stretch * bond / db)
+            count = torch.zeros_like(x0[:, :1]).index_add_(0, bi, (stretch > 0).to(x0.dtype))
+            step = step + pull / count.clamp_min(1.0)
             x0 = x0 + step.index_add_(0, ai, 0.25 * crowd * inner / di)
         return x0
 
