@@ -5,6 +5,7 @@ import torch
 
 from moldiff.data.complexes import LIGAND_ELEMENTS, complex_graph, find_complexes
 from moldiff.data.protein import AMINO_ACIDS, POCKET_ELEMENTS
+from moldiff.diffusion.pocket import encode_pocket
 from moldiff.nn.pocket_egnn import PocketEGNNDenoiser, complex_edges
 from moldiff.testing import random_orthogonal
 
@@ -16,9 +17,7 @@ def _inputs(graphs, dtype=torch.float64):
     pocket_batch = torch.cat([torch.full((g.pocket_pos.shape[0],), k) for k, g in enumerate(graphs)])
     h = torch.cat([torch.nn.functional.one_hot(g.atom_type, len(LIGAND_ELEMENTS)) for g in graphs]).to(dtype)
     h = torch.cat([h, torch.cat([g.charge for g in graphs])[:, None].to(dtype)], dim=1)
-    ph = torch.cat([torch.cat([torch.nn.functional.one_hot(g.pocket_type, len(POCKET_ELEMENTS)),
-                               torch.nn.functional.one_hot(g.pocket_residue_type, len(AMINO_ACIDS) + 1),
-                               g.pocket_backbone[:, None]], dim=1) for g in graphs]).to(dtype)
+    ph = torch.cat([encode_pocket(g.pocket_type, g.pocket_residue_type, g.pocket_backbone, dtype) for g in graphs])
     gen = torch.Generator().manual_seed(0)
     pos = torch.cat([g.pos for g in graphs]).to(dtype)
     pos = pos + 0.5 * torch.randn(pos.shape, generator=gen, dtype=dtype)  # a noisy ligand
@@ -260,9 +259,7 @@ def test_shipped_pocket_model_sees_its_pocket(graphs):
     g = graphs[0]
     centre = g.pocket_pos.mean(0)
     pos, ppos = g.pos - centre, g.pocket_pos - centre
-    ph = torch.cat([torch.nn.functional.one_hot(g.pocket_type, len(POCKET_ELEMENTS)),
-                    torch.nn.functional.one_hot(g.pocket_residue_type, len(AMINO_ACIDS) + 1),
-                    g.pocket_backbone[:, None]], dim=1).float()
+    ph = encode_pocket(g.pocket_type, g.pocket_residue_type, g.pocket_backbone)
     h = model.codec.encode(g.atom_type, g.charge)
     batch, pbatch = torch.zeros(len(pos), dtype=torch.long), torch.zeros(len(ppos), dtype=torch.long)
     gen = torch.Generator().manual_seed(0)

@@ -71,12 +71,13 @@ def connectivity(symbols, pos: np.ndarray, scale: float = 1.15) -> list[tuple[in
         for x in (a, b):
             if len(nb[x]) < cap[x]:
                 continue
-            ring = [c for c in sorted(nb[x], key=lambda c: -dist[x, c]) if _connected(nb, x, c, skip=(x, c))]
-            if not ring:
+            ring = next((c for c in sorted(nb[x], key=lambda c: -dist[x, c]) if _connected(nb, x, c, skip=(x, c))),
+                        None)
+            if ring is None:
                 break
-            nb[x].discard(ring[0])
-            nb[ring[0]].discard(x)
-            freed.append((x, ring[0]))
+            nb[x].discard(ring)
+            nb[ring].discard(x)
+            freed.append((x, ring))
         if len(nb[a]) < cap[a] and len(nb[b]) < cap[b]:
             nb[a].add(b)
             nb[b].add(a)
