@@ -16,6 +16,9 @@ from moldiff import __version__
 from moldiff.errors import InputError
 from moldiff.paths import check_writable, write_json
 
+#: default Monte Carlo moves per chain of the docking search (the same as DockConfig.search_steps)
+SEARCH_STEPS = 0
+
 log = logging.getLogger("moldiff.cli")
 
 #: Published figures for the QM9 data itself (EDM, Hoogeboom et al. 2022, Table 2 / text).
@@ -357,7 +360,8 @@ def _dock_one(args: argparse.Namespace) -> int:
         raise InputError("docking one complex needs both --protein P.pdb and --ligand L.sdf|SMILES")
     for flag, value in (("-k", args.k), ("--steps", args.steps), ("--radius", args.radius),
                         ("--conformers", args.conformers), ("--exhaustiveness", args.exhaustiveness),
-                        ("--refine-steps", args.refine_steps + 1)):
+                        ("--refine-steps", args.refine_steps + 1), ("--search-steps", args.search_steps + 1),
+                        ("--search-chains", args.search_chains)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
     site = _site(args, reference="reference")
@@ -370,7 +374,8 @@ def _dock_one(args: argparse.Namespace) -> int:
         model = _load_pocket_model(args.model, args.device)
         docker = Docker(model, conformers=args.conformers, refine=not args.no_refine,
                         ranking="fit" if args.no_refine else "vina", refine_steps=args.refine_steps,
-                        clash_distance=args.clash_distance)
+                        clash_distance=args.clash_distance, search_steps=args.search_steps,
+                        search_chains=args.search_chains)
         result = docker.dock(args.protein, args.ligand, **site, radius=args.radius, k=args.k, steps=args.steps,
                              seed=args.seed)
     reference = None
@@ -514,6 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")
     do.add_argument("--no-refine", action="store_true", help="no Vina refinement; rank by conformer fit")
     do.add_argument("--refine-steps", type=int, default=20, help="Monte Carlo trials per pose in the refinement")
+    do.add_argument("--search-steps", type=int, default=SEARCH_STEPS, metavar="N",
+                    help="Monte Carlo moves per chain of the batched pose search (0: per-pose trials instead)")
+    do.add_argument("--search-chains", type=int, default=4, metavar="C", help="search chains per placement")
     do.add_argument("--clash-distance", type=float, default=0.0, metavar="D",
                     help="clash guidance during placement: predicted ligand atoms kept D Å from the protein (0: off)")
     do.add_argument("--seed", type=int, default=0)

@@ -81,7 +81,8 @@ class ComplexDocker:
         self.cfg, self.method, self.folder = cfg, method, folder
         self.docker = (Docker(model, conformers=cfg.conformers, refine=cfg.refine, ranking=cfg.ranking,
                               refine_steps=cfg.refine_steps, placement=cfg.placement,
-                              clash_distance=cfg.clash_distance)
+                              clash_distance=cfg.clash_distance, search_steps=cfg.search_steps,
+                              search_chains=cfg.search_chains)
                        if method == "moldiff" else None)
 
     def record_path(self, entry) -> Path:

@@ -277,7 +277,9 @@ class VinaScorer:
             if self._cover:  # Vina does not add maps to computed ones: start again with all the types
                 self.vina = self._new_vina()
             self.vina.set_ligand_from_string(cover)
-            self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist())
+            # even voxel counts: Vina can then write the maps (moldiff.docking.search reads them)
+            self.vina.compute_vina_maps(center=self.center.tolist(), box_size=self.size.tolist(),
+                                        force_even_voxels=True)
             self._cover, self._mapped = cover, seen
 
     def _set(self, mol: Chem.Mol) -> bool:
