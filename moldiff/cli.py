@@ -17,7 +17,7 @@ from moldiff.errors import InputError
 from moldiff.paths import check_writable, write_json
 
 #: default Monte Carlo moves per chain of the docking search (the same as DockConfig.search_steps)
-SEARCH_STEPS = 0
+SEARCH_STEPS = 200
 
 log = logging.getLogger("moldiff.cli")
 

@@ -392,8 +392,8 @@ class DockConfig:
     conformers: int = option(30, min=1, help="RDKit conformers per ligand")
     refine: bool = option(True, help="Vina local optimisation of each pose")
     refine_steps: int = option(20, min=0, help="Monte Carlo trials per pose after the local optimisation")
-    search_steps: int = option(0, min=0, help="batched Monte Carlo search (Vina energy) instead of the "
-                               "per-pose trials: moves per chain (0: off)")
+    search_steps: int = option(200, min=0, help="batched Monte Carlo search (Vina energy): moves per chain "
+                               "(0: the older per-pose trials, refine_steps, instead)")
     search_chains: int = option(4, min=1, help="search chains started from each placement")
     placement: Literal["diffusion", "random"] = option("diffusion", help="random: ablation without the model")
     clash_distance: float = option(0.0, min=0.0, help="clash guidance during placement, Å (0: off)")

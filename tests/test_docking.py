@@ -15,7 +15,7 @@ from helpers import embed
 from moldiff.cli import main
 from moldiff.docking.pose import ConformerProjection, embed_conformers, kabsch, prepare_ligand, symmetric_rmsd
 
-TINY = ["num_poses=3", "steps=8", "conformers=4", "refine_steps=2", "vina.exhaustiveness=1"]
+TINY = ["num_poses=3", "steps=8", "conformers=4", "search_steps=3", "search_chains=1", "vina.exhaustiveness=1"]
 
 
 def _rotation(seed: int) -> np.ndarray:
@@ -96,7 +96,7 @@ def test_docking_keeps_the_atom_types_and_is_reproducible(pocket_model, shared_d
     from moldiff.docking import Docker
 
     folder = shared_data / "smoke" / "pbw_1ia1"
-    docker = Docker(pocket_model, conformers=4, refine_steps=2)
+    docker = Docker(pocket_model, conformers=4, search_steps=3, search_chains=1)
     runs = [docker.dock(folder / "protein.pdb", folder / "ligand.sdf", reference=folder / "ligand.sdf", k=3, steps=6,
                         seed=3) for _ in range(2)]
     ref = Chem.MolFromMolFile(str(folder / "ligand.sdf"))
@@ -178,7 +178,8 @@ def test_dock_one_complex_from_smiles_on_the_command_line(shared_data, tmp_path,
     out = tmp_path / "poses.sdf"
     smiles = Chem.MolToSmiles(Chem.MolFromMolFile(str(folder / "ligand.sdf")))
     code = main(["dock", "--protein", str(folder / "protein.pdb"), "--ligand", smiles, "--reference",
-                 str(folder / "ligand.sdf"), "-o", str(out), "-k", "2", "--steps", "5", "--conformers", "3", "--refine-steps", "2"])
+                 str(folder / "ligand.sdf"), "-o", str(out), "-k", "2", "--steps", "5", "--conformers", "3", "--search-steps", "2",
+                 "--search-chains", "1"])
     assert code == 0
     assert "RMSD to reference" in capsys.readouterr().out
     assert len([m for m in Chem.SDMolSupplier(str(out)) if m is not None]) == 2

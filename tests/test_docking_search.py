@@ -140,3 +140,15 @@ def test_docker_search_returns_k_ranked_poses_reproducibly(site, shared_data):
     assert runs[0].scores == sorted(runs[0].scores) and all(np.isfinite(runs[0].scores))
     a, b = (np.concatenate([p.GetConformer().GetPositions() for p in r.poses]) for r in runs)
     assert np.allclose(a, b, atol=1e-4)
+
+
+def test_search_defaults_agree_between_the_api_the_config_and_the_command_line():
+    import inspect
+
+    from moldiff.cli import SEARCH_STEPS
+    from moldiff.config import DockConfig
+    from moldiff.docking import Docker
+
+    api = inspect.signature(Docker).parameters
+    assert SEARCH_STEPS == DockConfig().search_steps == api["search_steps"].default
+    assert DockConfig().search_chains == api["search_chains"].default

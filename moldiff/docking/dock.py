@@ -12,8 +12,12 @@ moldiff's pose generation, per complex:
 3. each placement is realised by the best-superposing of ``conformers`` seeded RDKit
    conformers of the input graph (:func:`~moldiff.docking.pose.fit_conformer`), so
    geometry and stereochemistry are the input's;
-4. each pose is refined by Vina's local optimisation in the receptor (position,
-   orientation, torsions; removes clashes) and the poses are ranked by Vina score.
+4. a Monte Carlo search under Vina's energy, batched in torch
+   (:class:`~moldiff.docking.search.PoseSearch`), runs ``search_chains`` chains from each
+   placement (position, orientation, torsions, conformer swaps); the ``2 k`` lowest
+   distinct poses are locally optimised by Vina itself and ranked by its score, the best
+   ``k`` kept. (``search_steps=0``: the older per-pose refinement instead -- Vina's local
+   optimisation plus ``refine_steps`` trials per pose.)
 
 Ranking is a physics score, not a learned confidence model: with 92 training targets a
 confidence model would learn little that generalises, while the Vina score is a
@@ -141,7 +145,7 @@ class Docker:
 
     def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
                  project: bool = True, refine_steps: int = 0, placement: str = "diffusion",
-                 clash_distance: float | None = None, search_steps: int = 0, search_chains: int = 4):
+                 clash_distance: float | None = None, search_steps: int = 200, search_chains: int = 4):
         if ranking not in RANKINGS:
             raise InputError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
         if conformers < 1:
