@@ -41,6 +41,10 @@ CUTOFF = 8.0
 #: AutoDock types that make a bonded carbon polar (Vina's heteroatoms: any heavy non-carbon)
 _CARBON = ("C", "A")
 _METALS = ("Zn", "Fe", "Mg", "Mn", "Ca", "Co", "Ni", "Cu", "Na", "K")
+#: covalent radii (Å) by AutoDock type, for bond detection
+_COVALENT = {"C": 0.77, "A": 0.77, "N": 0.75, "NA": 0.75, "NS": 0.75, "O": 0.73, "OA": 0.73, "OS": 0.73,
+             "S": 1.02, "SA": 1.02, "P": 1.06, "F": 0.71, "Cl": 0.99, "CL": 0.99, "Br": 1.14, "BR": 1.14,
+             "I": 1.33, "H": 0.37, "HD": 0.37, "HS": 0.37}
 _SIMPLE = {"SA": "S_P", "S": "S_P", "P": "P_P", "F": "F_H", "Cl": "Cl_H", "CL": "Cl_H", "Br": "Br_H",
            "BR": "Br_H", "I": "I_H"}
 
@@ -54,11 +58,14 @@ def pdbqt_atoms(text: str) -> tuple[np.ndarray, list[str]]:
 
 def xs_types(pos: np.ndarray, ad_types: list[str]) -> list[str | None]:
     """X-Score type of every atom (None for hydrogens), as Vina derives it from AutoDock
-    types: N/O with a polar hydrogen (HD) within 1.15 Å are donors, NA/OA acceptors, a
-    carbon within 2 Å of a heavy non-carbon is polar (C_P) else hydrophobic (C_H), metals
-    are donors (Met_D)."""
+    types: N/O bonded to a polar hydrogen (HD) are donors, NA/OA acceptors, a carbon bonded
+    to any heavy non-carbon is polar (C_P) else hydrophobic (C_H), metals are donors
+    (Met_D). Bonds: distance below 1.1 x the sum of covalent radii."""
     pos = np.asarray(pos, dtype=float)
     dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)) if len(pos) else np.zeros((0, 0))
+    radius = np.array([_COVALENT.get(k, 1.3) for k in ad_types])
+    bonded = dist < 1.1 * (radius[:, None] + radius[None])  # as Vina: covalent radii + 10 %
+    np.fill_diagonal(bonded, False)
     polar_h = np.array([k == "HD" for k in ad_types])
     hetero = np.array([k not in _CARBON and k[0] != "H" and k not in _METALS for k in ad_types])
     out = []
@@ -66,11 +73,9 @@ def xs_types(pos: np.ndarray, ad_types: list[str]) -> list[str | None]:
         if kind in ("H", "HD", "HS"):
             out.append(None)
         elif kind in _CARBON:
-            near = hetero & (dist[i] < 2.0)
-            near[i] = False
-            out.append("C_P" if near.any() else "C_H")
+            out.append("C_P" if (hetero & bonded[i]).any() else "C_H")
         elif kind in ("N", "NA", "NS", "OA", "OS", "O"):
-            donor = bool((polar_h & (dist[i] < 1.15)).any())
+            donor = bool((polar_h & bonded[i]).any())
             acceptor = kind in ("NA", "OA", "OS", "O")
             out.append(kind[0] + "_" + ({(True, True): "DA", (True, False): "D", (False, True): "A"}
                                          .get((donor, acceptor), "P")))

@@ -335,33 +335,14 @@ class VinaScorer:
 
 
 def _pdbqt_types(text: str) -> set[str]:
-    """Vina's (X-Score) atom types of a PDBQT ligand, which the grid maps are computed for.
+    """Vina's X-Score atom types of a PDBQT ligand, which the grid maps are computed for
+    (:func:`moldiff.docking.energy.xs_types`: the AutoDock type refined by bonded polar
+    hydrogens and heteroatoms). Keyed on the AutoDock type alone, a ligand with a hydroxyl
+    could be scored against maps made from ligands whose oxygens are all acceptors, and
+    Vina aborts the process ("Affinity map for atom type O_DA is not present")."""
+    from moldiff.docking.energy import pdbqt_atoms, xs_types
 
-    They refine the AutoDock type in the last column: a nitrogen or oxygen with a polar
-    hydrogen (HD) within 1.15 Å is a donor (``OA`` -> ``O_DA``), a carbon within 1.75 Å of
-    a nitrogen or oxygen is polar (``C_P``, else ``C_H``). Keyed on the AutoDock type alone,
-    a ligand with a hydroxyl could be scored against maps made from ligands whose oxygens
-    are all acceptors, and Vina aborts the process ("Affinity map for atom type O_DA is
-    not present").
-    """
-    atoms = [(line.split()[-1], np.array([float(line[30:38]), float(line[38:46]), float(line[46:54])]))
-             for line in text.splitlines() if line.startswith(("ATOM", "HETATM"))]
-    if not atoms:
-        return set()
-    kinds = [k for k, _ in atoms]
-    pos = np.stack([x for _, x in atoms])
-    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
-    polar_h = np.array([k == "HD" for k in kinds])
-    hetero = np.array([k in ("N", "NA", "OA", "NS", "OS") for k in kinds])
-    out = set()
-    for i, kind in enumerate(kinds):
-        if kind in ("N", "NA", "OA", "NS", "OS"):
-            kind += "+donor" if (polar_h & (dist[i] < 1.15)).any() else ""
-        elif kind in ("C", "A"):
-            near = hetero & (dist[i] < 1.75)
-            kind = "C" + ("+polar" if near.any() else "")
-        out.add(kind)
-    return out
+    return {t for t in xs_types(*pdbqt_atoms(text)) if t is not None}
 
 
 def pdbqt_poses(text: str) -> list[Chem.Mol]:
