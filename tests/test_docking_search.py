@@ -140,6 +140,12 @@ def test_docker_search_returns_k_ranked_poses_reproducibly(site, shared_data):
     assert runs[0].scores == sorted(runs[0].scores) and all(np.isfinite(runs[0].scores))
     a, b = (np.concatenate([p.GetConformer().GetPositions() for p in r.poses]) for r in runs)
     assert np.allclose(a, b, atol=1e-4)
+    # ranked by conformer fit, the search (whose poses have no fit) is not used
+    by_fit = Docker(moldiff.load("pocket"), conformers=4, ranking="fit", search_steps=4, search_chains=1)
+    poses = by_fit.dock(folder / "protein.pdb", folder / "ligand.sdf", reference=folder / "ligand.sdf", k=2, steps=4,
+                        seed=1).poses
+    fits = [p.GetDoubleProp("fit_rmsd") for p in poses]
+    assert not any(p.HasProp("search_energy") for p in poses) and fits == sorted(fits) and np.isfinite(fits).all()
 
 
 def test_search_defaults_agree_between_the_api_the_config_and_the_command_line():

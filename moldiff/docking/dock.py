@@ -140,7 +140,7 @@ class Docker:
             search (:class:`~moldiff.docking.search.PoseSearch`, Vina's energy from its grid
             maps, ``search_chains`` chains started from each placement, this many moves
             each); the ``2 k`` lowest distinct poses are then locally optimised by Vina
-            itself and ranked by its score. 0: off.
+            itself and ranked by its score. 0: off. Used with ``ranking="vina"`` only.
     """
 
     def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
@@ -229,7 +229,7 @@ class Docker:
         if use_vina:
             scorer = _scorer(prot.path or protein, pocket, centre, box_size(confs) if size is None else size, seed)
             scorer.prepare_maps(poses)
-            if self.refine and self.search_steps:
+            if self.refine and self.search_steps and self.ranking == "vina":  # its poses have no fit to rank by
                 poses = self._search(scorer, confs, poses, 2 * k, seed)
                 scores = [float("nan")] * len(poses)
             rng = np.random.default_rng(seed)
@@ -240,7 +240,7 @@ class Docker:
                 before, after, moved = self._optimise(scorer, lig, pose)
                 if moved is None:
                     continue
-                for _ in range(0 if self.search_steps else self.refine_steps):
+                for _ in range(0 if pose.HasProp("search_energy") else self.refine_steps):
                     _, trial_score, trial = self._optimise(scorer, lig, _perturb(moved, confs, rng))
                     if trial is not None and trial_score < after:
                         after, moved = trial_score, trial
