@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from moldiff.docking.pose import embed_conformers, fit_conformer, prepare_ligand, with_heavy_coordinates
+from moldiff.docking.pose import (embed_conformers, fit_conformer, prepare_ligand, with_coordinates,
+                                  with_heavy_coordinates)
 from moldiff.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -278,10 +279,7 @@ class Docker:
             found, energies = search.distinct(found, energies, n)
         out = []
         for x, e in zip(found.numpy(), energies.tolist()):
-            pose = Chem.Mol(poses[0])
-            conf = pose.GetConformer()
-            for j, xyz in enumerate(x):
-                conf.SetAtomPosition(j, xyz.tolist())
+            pose = with_coordinates(poses[0], x)
             pose.SetDoubleProp("fit_rmsd", float("nan"))
             pose.SetDoubleProp("search_energy", e)
             out.append(pose)
@@ -317,27 +315,22 @@ def random_placements(confs: Chem.Mol, centre, k: int, seed: int) -> list[np.nda
 def _perturb(pose: Chem.Mol, confs: Chem.Mol, rng: np.random.Generator) -> Chem.Mol:
     """A Monte Carlo trial: a random rigid move of ``pose`` (up to 2 Å, 45°) or, every
     other time, a random conformer of ``confs`` superposed on it (same atom order)."""
-    from moldiff.docking.pose import heavy_indices, kabsch
+    from moldiff.docking.pose import heavy_indices, superpose, with_coordinates
+    from moldiff.docking.search import rotation_matrix
 
     pos = pose.GetConformer().GetPositions()
     heavy = heavy_indices(pose)
     if rng.random() < 0.5 and confs.GetNumConformers() > 1:
         other = confs.GetConformers()[int(rng.integers(confs.GetNumConformers()))].GetPositions()
-        rot, shift, _ = kabsch(other[heavy], pos[heavy])
-        new = other @ rot.T + shift
+        new, _ = superpose(other, pos[heavy], heavy)
     else:
         axis = rng.normal(size=3)
         axis /= np.linalg.norm(axis)
-        angle = rng.uniform(-np.pi / 4, np.pi / 4)
-        k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-        rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+        rot = rotation_matrix(torch.as_tensor(rng.uniform(-np.pi / 4, np.pi / 4) * axis)[None])[0].numpy()
         centre = pos[heavy].mean(0)
         step = rng.normal(size=3)
         new = (pos - centre) @ rot.T + centre + 2.0 * rng.uniform() * step / np.linalg.norm(step)
-    out = Chem.Mol(pose)
-    conf = out.GetConformer()
-    for j, xyz in enumerate(new):
-        conf.SetAtomPosition(j, xyz.tolist())
+    out = with_coordinates(pose, new)
     return out
 
 

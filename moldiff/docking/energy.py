@@ -36,7 +36,6 @@ XS = {
 }
 #: Vina 1.2 weights
 W_GAUSS1, W_GAUSS2, W_REPULSION, W_HYDROPHOBIC, W_HBOND = -0.035579, -0.005156, 0.840245, -0.035069, -0.587439
-W_ROT = 0.05846
 CUTOFF = 8.0
 #: AutoDock types that make a bonded carbon polar (Vina's heteroatoms: any heavy non-carbon)
 _CARBON = ("C", "A")
@@ -113,19 +112,20 @@ class VinaEnergy:
     """
 
     def __init__(self, receptor_pdbqt: str, ligand_types: list[str], intra_pairs, center, size, *, maps=None):
-        pos, ad = pdbqt_atoms(receptor_pdbqt)
-        types = xs_types(pos, ad)
-        keep = [i for i, t in enumerate(types) if t is not None]
         center = np.asarray(center, dtype=float)
         half = np.broadcast_to(np.asarray(size, dtype=float), (3,)) / 2
-        # receptor atoms that can reach the box
-        near = [i for i in keep if (np.abs(pos[i] - center) - half).clip(min=0).max() < CUTOFF]
-        self.rec_pos = torch.tensor(pos[near], dtype=torch.float64)
-        r_rad, r_hyd, r_don, r_acc = _type_arrays([types[i] for i in near])
         l_rad, l_hyd, l_don, l_acc = _type_arrays(list(ligand_types))
-        self.radii = l_rad[:, None] + r_rad[None]                                   # (n, M)
-        self.hydrophobic = (l_hyd[:, None] & r_hyd[None]).double()
-        self.hbond = ((l_don[:, None] & r_acc[None]) | (l_acc[:, None] & r_don[None])).double()
+        if maps is None:  # the pair sum over receptor atoms; with maps the receptor is in them
+            pos, ad = pdbqt_atoms(receptor_pdbqt)
+            types = xs_types(pos, ad)
+            # heavy receptor atoms that can reach the box
+            near = [i for i, t in enumerate(types)
+                    if t is not None and (np.abs(pos[i] - center) - half).clip(min=0).max() < CUTOFF]
+            self.rec_pos = torch.tensor(pos[near], dtype=torch.float64)
+            r_rad, r_hyd, r_don, r_acc = _type_arrays([types[i] for i in near])
+            self.radii = l_rad[:, None] + r_rad[None]                               # (n, M)
+            self.hydrophobic = (l_hyd[:, None] & r_hyd[None]).double()
+            self.hbond = ((l_don[:, None] & r_acc[None]) | (l_acc[:, None] & r_don[None])).double()
         pairs = torch.as_tensor(np.asarray(intra_pairs, dtype=np.int64).reshape(-1, 2))
         self.pairs = pairs
         i, j = pairs[:, 0], pairs[:, 1]

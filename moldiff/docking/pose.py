@@ -70,6 +70,22 @@ def kabsch(mobile: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return rot, tc - mc @ rot.T, float(np.sqrt(((moved - target) ** 2).sum(-1).mean()))
 
 
+def superpose(pos: np.ndarray, target: np.ndarray, atoms) -> tuple[np.ndarray, float]:
+    """All of ``pos`` moved by the rigid motion that best fits ``pos[atoms]`` onto
+    ``target`` (:func:`kabsch`); returns ``(moved positions, fit RMSD)``."""
+    rot, shift, rmsd = kabsch(pos[atoms], target)
+    return pos @ rot.T + shift, rmsd
+
+
+def with_coordinates(mol: Chem.Mol, pos: np.ndarray) -> Chem.Mol:
+    """A copy of ``mol`` (one conformer) with its atoms at ``pos`` (A, 3)."""
+    out = Chem.Mol(mol)
+    conf = out.GetConformer()
+    for j, xyz in enumerate(np.asarray(pos, dtype=float)):
+        conf.SetAtomPosition(j, xyz.tolist())
+    return out
+
+
 def heavy_indices(mol: Chem.Mol) -> list[int]:
     return [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
 
@@ -83,10 +99,9 @@ def fit_conformer(mol: Chem.Mol, target: np.ndarray) -> tuple[Chem.Mol, float]:
     heavy = heavy_indices(mol)
     best = None
     for conf in mol.GetConformers():
-        pos = conf.GetPositions()
-        rot, shift, rmsd = kabsch(pos[heavy], target)
+        moved, rmsd = superpose(conf.GetPositions(), target, heavy)
         if best is None or rmsd < best[0]:
-            best = (rmsd, pos @ rot.T + shift)
+            best = (rmsd, moved)
     pose = Chem.Mol(mol)
     pose.RemoveAllConformers()
     conf = Chem.Conformer(mol.GetNumAtoms())

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from moldiff.docking.energy import GridMaps, VinaEnergy, W_ROT, pdbqt_atoms, xs_types
+from moldiff.docking.energy import GridMaps, VinaEnergy, pdbqt_atoms, xs_types
+from moldiff.docking.pose import superpose
 
 #: Metropolis temperature (kcal/mol), as Vina's Monte Carlo
 TEMPERATURE = 1.2
@@ -167,14 +168,8 @@ class PoseSearch:
         maps = None if vina is None else GridMaps.from_vina(vina, types)
         self.energy = VinaEnergy(receptor_pdbqt, types, intra_pairs(mol, self.torsions, self.heavy_list),
                                  center, size, maps=maps)
-        self.conformers = [torch.as_tensor(np.asarray(c), dtype=torch.float64) for c in conformers]
+        self.conformers = [np.asarray(c, dtype=float) for c in conformers]
         self.opt_steps = opt_steps
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,) Vina-form inter-molecular energy divided by Vina's torsion factor (the
-        number Vina reports as affinity, up to the intramolecular reference)."""
-        with torch.no_grad():
-            return self.energy.inter(x[:, self.heavy]) / (1 + W_ROT * len(self.torsions))
 
     def optimise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Local optimisation of every pose of ``x`` (B, A, 3): (poses, energies).
@@ -234,17 +229,11 @@ class PoseSearch:
             elif kind == 2:
                 angles[0, rng.integers(len(self.torsions))] = rng.uniform(-np.pi, np.pi)
             elif self.conformers:
-                out[i] = self._superpose(self.conformers[rng.integers(len(self.conformers))], x[i])
+                conf = self.conformers[rng.integers(len(self.conformers))]
+                out[i] = torch.as_tensor(superpose(conf, x[i].numpy()[self.heavy_list], self.heavy_list)[0])
                 continue
             out[i] = move(x[i:i + 1], self.torsions, self.heavy, shift, rotvec, angles)[0]
         return out
-
-    def _superpose(self, conf: torch.Tensor, onto: torch.Tensor) -> torch.Tensor:
-        from moldiff.docking.pose import kabsch
-
-        h = self.heavy_list
-        rot, shift, _ = kabsch(conf.numpy()[h], onto.numpy()[h])
-        return torch.as_tensor(conf.numpy() @ rot.T + shift)
 
     def run(self, x0: torch.Tensor, *, steps: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Monte Carlo chains from each pose of ``x0`` (B, A, 3) for ``steps`` moves.
