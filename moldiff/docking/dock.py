@@ -259,8 +259,8 @@ class Docker:
     def _search(self, scorer, confs, poses, n, seed):
         """The ``n`` lowest distinct poses of a Monte Carlo search started from ``poses``."""
         # gradients are needed even inside Lightning's predict loop (inference mode); the
-        # search's tensors are small, where intra-op threads cost more than they give
-        # (an exp over 1,000 numbers: 0.03 ms on one thread, 8 ms on two with the CPU busy)
+        # search's tensors are small, where intra-op threads cost more than they give (far
+        # more when other processes hold the cores)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

@@ -2,8 +2,8 @@
 torch (:class:`VinaEnergy`), for searching many poses at once.
 
 Vina's own Python API re-reads the ligand for every new pose (``set_ligand_from_string``
-precomputes pair tables for all ligand atom pairs: about 0.5 s for a 30-heavy-atom ligand,
-against about 2 ms for a local optimisation), so a Monte Carlo search driven through it
+precomputes pair tables for all ligand atom pairs: 0.4 s for a 32-heavy-atom ligand, against
+about 1 ms for a local optimisation; ``benchmarks/dock_search_costs.py``), so a Monte Carlo search driven through it
 affords a few dozen trials per pose. This module evaluates the same functional form on
 (B, n) poses at once, with gradients, so :mod:`moldiff.docking.search` can afford
 thousands; the final poses are still re-optimised and ranked by Vina itself.

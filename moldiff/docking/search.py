@@ -177,9 +177,7 @@ class PoseSearch:
         Steepest descent with a step length per pose (grown by 1.3 after a step that lowers
         the energy, halved and the step undone otherwise), in units of atom displacement:
         the rotation vector is scaled by the pose's radius of gyration and each torsion
-        angle by the size of its moving arm, so one step length suits all of them. (Adam
-        at the same number of energy evaluations ended 1.2 kcal/mol higher, median of 32
-        starts near a crystal pose.)"""
+        angle by the size of its moving arm, so one step length suits all of them."""
         b, heavy = len(x), self.heavy
         x = x.detach()
         rg = ((x[:, heavy] - x[:, heavy].mean(1, keepdim=True)) ** 2).sum(-1).mean(1).sqrt().clamp(min=1.0)
