@@ -4,7 +4,8 @@
 
 For each complex of ``--data`` (``<ID>/<ID>_protein.pdb`` + ``<ID>_ligand.sdf``) the pocket is
 the residues within 10 Å of the crystal ligand; ``--n`` ligands are designed there with the
-shipped pocket model (or ``--model CKPT``; ligand sizes drawn given the pocket size) and scored
+shipped pocket model (or ``--model CKPT``; ligand sizes drawn given the pocket size, or with
+``--num-atoms reference`` the crystal ligand's heavy-atom count) and scored
 with :func:`moldiff.metrics.pocket.evaluate_in_pocket`: validity, connectivity, uniqueness,
 diversity, QED, SA, logP, Lipinski, clashes with the protein, PoseBusters' intramolecular
 checks and Vina score / Vina-minimised score, side by side with the crystal ligand scored
@@ -45,6 +46,8 @@ def main() -> None:
     p.add_argument("--model", default="pocket", help="shipped model name or checkpoint")
     p.add_argument("--n", type=int, default=10, help="ligands per pocket")
     p.add_argument("--limit", type=int, default=None, help="first N complexes (sorted by id)")
+    p.add_argument("--num-atoms", choices=["prior", "reference"], default="prior",
+                   help="ligand sizes: drawn given the pocket size (prior) or the crystal ligand's heavy-atom count")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clash-distance", type=float, default=None,
@@ -70,6 +73,7 @@ def main() -> None:
         try:
             reference = read_ligand(entry.ligand, hydrogens="add")
             mols = model.design(entry.protein, ligand=reference, n=args.n, steps=args.steps, seed=args.seed,
+                                num_atoms=None if args.num_atoms == "prior" else "reference",
                                 clash_distance=args.clash_distance, join_fragments=not args.no_join)
             seconds = time.perf_counter() - start
             if args.sdf_dir:
@@ -95,7 +99,7 @@ def main() -> None:
         fmt = (lambda v: "-" if v is None else f"{v:.3f}")
         print(f"{key:<24}{fmt(summary[key]):>12}{fmt(ref) if f'reference_{key}' in summary else '':>12}")
     report({"benchmark": "design_posebusters", "model": args.model, "n_per_pocket": args.n, "steps": args.steps,
-            "clash_distance": args.clash_distance, "join_fragments": not args.no_join,
+            "num_atoms": args.num_atoms, "clash_distance": args.clash_distance, "join_fragments": not args.no_join,
             "seed": args.seed, "data": args.data, "summary": summary, "rows": rows, "machine": machine()}, args.json)
 
 

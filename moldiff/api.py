@@ -183,10 +183,15 @@ class PocketModel:
         return site, pocket_graph(site)
 
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
-                     num_atoms: int | None = None, steps: int | None = None, sampler: str = "ddpm",
+                     num_atoms: int | str | None = None, steps: int | None = None, sampler: str = "ddpm",
                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
                      clash_distance: float | None = None, join_fragments: bool = True):
         """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
+
+        ``num_atoms``: heavy atoms per ligand; ``None`` draws them given the pocket size (from
+        the training complexes); ``"reference"`` uses the reference ``ligand``'s heavy-atom count
+        (designs the size of a known binder, the like-for-like comparison of scores that grow
+        with size, such as Vina's).
 
         ``clash_distance``: Å, clash guidance -- at every step the predicted ligand's atoms
         are pushed at least this far from the protein's
@@ -201,14 +206,25 @@ class PocketModel:
         for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
             if value <= 0:
                 raise InputError(f"{name} must be positive, got {value}")
-        if num_atoms is not None and not 2 <= num_atoms <= 150:
+        if isinstance(num_atoms, str):
+            if num_atoms != "reference":
+                raise InputError(f"num_atoms must be a number or 'reference', got {num_atoms!r}")
+            if ligand is None:
+                raise InputError("num_atoms='reference' needs a reference ligand (ligand=...)")
+        elif num_atoms is not None and not 2 <= num_atoms <= 150:
             raise InputError(f"num_atoms must be between 2 and 150, got {num_atoms}")
         if sampler not in ("ddpm", "ddim"):
             raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
         clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
         if clash_distance < 0:
             raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
-        _, graph = self.pocket(protein, ligand=ligand, center=center, box=box, radius=radius)
+        from moldiff.data.protein import binding_site, pocket_graph
+
+        _, site, ligand_pos = binding_site(protein, reference=ligand, center=center, box=box,
+                                           radius=self.radius if radius is None else radius)
+        graph = pocket_graph(site)
+        if num_atoms == "reference":
+            num_atoms = len(ligand_pos)  # heavy atoms of the reference
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
         gen_sizes = torch.Generator().manual_seed(seed)
         sizes = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None else

@@ -280,15 +280,27 @@ def cmd_design(args: argparse.Namespace) -> int:
     from moldiff.chem.sdf import write_sdf
     from moldiff.metrics.pocket import is_connected
 
+    num_atoms = args.num_atoms
+    if num_atoms is not None:
+        if num_atoms in ("ref", "reference"):
+            if args.ligand is None:
+                raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
+            num_atoms = "reference"
+        else:
+            try:
+                num_atoms = int(num_atoms)
+            except ValueError:
+                raise InputError(f"--num-atoms must be a number or 'ref', got {args.num_atoms!r}") from None
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--num-atoms", args.num_atoms), ("--radius", args.radius)):
+                        ("--num-atoms", num_atoms if isinstance(num_atoms, int) else None),
+                        ("--radius", args.radius)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
     site = _site(args)
     out = Path(args.output)
     check_writable(out)
     model = _load_pocket_model(args.model, args.device)
-    mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=args.num_atoms,
+    mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=num_atoms,
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                         progress=not args.quiet, clash_distance=args.clash_distance,
                         join_fragments=not args.no_join)
@@ -481,8 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--radius", type=float, default=None, help="pocket radius, Å (default: the model's, 10)")
     de.add_argument("-n", type=int, default=10, help="number of ligands")
     de.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
-    de.add_argument("--num-atoms", type=int, default=None,
-                    help="heavy atoms per ligand (default: drawn given the pocket size)")
+    de.add_argument("--num-atoms", default=None, metavar="K|ref",
+                    help="heavy atoms per ligand, or 'ref': the --ligand's count (default: drawn given the pocket size)")
     de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     de.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
     de.add_argument("--seed", type=int, default=0)

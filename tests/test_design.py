@@ -130,6 +130,20 @@ def test_pocket_model_designs_in_the_protein_frame_reproducibly(pocket_run, site
     assert len(mols) == 3 and all(m is None or m.GetNumHeavyAtoms() == 12 for m in mols)
 
 
+def test_designs_take_the_reference_ligands_size_on_request(pocket_run, site):
+    import moldiff
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.errors import InputError
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    heavy = read_ligand(ligand, hydrogens="remove").GetNumHeavyAtoms()
+    mols = model.design_mol3d(protein, ligand=ligand, n=2, steps=4, num_atoms="reference", seed=0)
+    assert [m.num_atoms for m in mols] == [heavy, heavy]
+    with pytest.raises(InputError, match="needs a reference ligand"):
+        model.design_mol3d(protein, center=(0.0, 0.0, 0.0), n=2, steps=4, num_atoms="reference")
+
+
 def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
     import moldiff
 
@@ -188,6 +202,8 @@ def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tm
     (["--ligand", "NOT_A_FILE.sdf"], "no such ligand file"),
     (["--center", "0", "0", "0", "--num-atoms", "0"], "--num-atoms must be positive"),
     (["--center", "0", "0", "0", "--clash-distance", "-1"], "clash distance must be >= 0"),
+    (["--center", "0", "0", "0", "--num-atoms", "ref"], "--num-atoms ref needs --ligand"),
+    (["--center", "0", "0", "0", "--num-atoms", "many"], "--num-atoms must be a number or 'ref'"),
 ])
 def test_design_cli_bad_input(pocket_run, site, tmp_path, capsys, args, message):
     protein, _ = site

@@ -124,6 +124,27 @@ def test_pocket_repulsion_keeps_bonded_atoms_bonded():
     assert bonds.max() < BOND_DISTANCE and fragments(out, batch).unique().numel() == 1, bonds
 
 
+def test_pocket_repulsion_does_not_crush_the_ligand_into_rings():
+    """Two chains side by side 2.4 Å apart, a protein atom pressing on one: the push moves the
+    chains together as a whole, never closer than SPREAD_DISTANCE (a crushed pair would bond and
+    make a ring); a bonded triangle on entry loses its longest bond and opens into an angle."""
+    from moldiff.diffusion.guidance import BOND_DISTANCE, SPREAD_DISTANCE, PocketRepulsion
+
+    chain = torch.tensor([[0.0, 0, 0], [1.4, 0, 0], [2.8, 0, 0]], dtype=torch.float64)
+    x0 = torch.cat([chain, chain + torch.tensor([0.0, 2.4, 0])])
+    pocket = torch.tensor([[1.4, -1.0, 0.0]], dtype=torch.float64)  # 1 Å below the middle of chain 1
+    batch = torch.zeros(6, dtype=torch.long)
+    out = PocketRepulsion(pocket, torch.zeros(1, dtype=torch.long), batch, 2.8)(x0)
+    assert torch.cdist(out, pocket).min() > 2.7
+    between = torch.cdist(out[:3], out[3:])
+    assert between.min() > SPREAD_DISTANCE - 0.05, between  # without the spread: 1.1 Å (bonded)
+    triangle = torch.tensor([[0.0, 0, 0], [1.4, 0, 0], [0.7, 1.2, 0]], dtype=torch.float64)
+    far = torch.tensor([[20.0, 0, 0]], dtype=torch.float64)
+    out = PocketRepulsion(far, torch.zeros(1, dtype=torch.long), torch.zeros(3, dtype=torch.long), 2.8)(triangle)
+    d = torch.cdist(out, out)[torch.triu_indices(3, 3, 1).unbind()].sort().values
+    assert d[:2].max() < BOND_DISTANCE and d[2] > SPREAD_DISTANCE - 0.05, d  # two bonds and an angle
+
+
 def test_fragment_join_connects_each_molecule_without_mixing_molecules():
     from moldiff.diffusion.guidance import FragmentJoin, fragments
 

@@ -27,6 +27,10 @@ BOND_SLACK = 0.02
 JOIN_DISTANCE = 1.4
 #: Å: no two atoms of a guided structure closer than this (shorter than any bond)
 MIN_DISTANCE = 1.1
+#: Å: under clash guidance, pairs apart on entry (at least this far), two atoms bonded to a
+#: common atom (an angle; 2.1 Å is 89 degrees between 1.5 Å bonds, real 1-3 distances are
+#: 2.3-2.5 Å) and the longest side of a bonded triangle are kept at least this far apart
+SPREAD_DISTANCE = 2.1
 
 
 class PocketRepulsion:
@@ -39,8 +43,12 @@ class PocketRepulsion:
     ``iterations`` sweeps (each moves an atom by half its summed overlaps). Pairs bonded on
     entry (closer than :data:`BOND_DISTANCE`) are held within it, so pushing one atom of a
     bond out of the protein drags its partner along instead of breaking the molecule (after
-    :class:`FragmentJoin`, a joined fragment stays joined). An atom wedged between protein
-    atoms may stay a little closer than ``distance``.
+    :class:`FragmentJoin`, a joined fragment stays joined). The push does not crush the
+    ligand into itself: pairs at least :data:`SPREAD_DISTANCE` apart on entry stay so, and so
+    do the two ends of every bond angle; a bonded triangle (a 3-membered ring, rare in
+    drug-like molecules, and what crushing a ligand makes) loses its longest bond, which is
+    then spread like an angle. An atom wedged between protein atoms may stay a little closer
+    than ``distance``.
     The network then sees, and repairs, the moved structure at the next step. The same
     idea as the clash drift of DecompDiff (Guan et al. 2023), as a projection.
 
@@ -63,8 +71,14 @@ class PocketRepulsion:
         reach = self.distance + 3.0
         li, pj = ((torch.cdist(x0, p) < reach) & self.same).nonzero().T
         inner_d = torch.cdist(x0, x0)
-        ai, aj = ((inner_d < MIN_DISTANCE + 2.0) & self.own).nonzero().T
-        bi, bj = ((inner_d < BOND_DISTANCE) & self.own).nonzero().T  # bonded on entry: keep bonded
+        bonded = (inner_d < BOND_DISTANCE) & self.own
+        bonded = bonded & ~self._triangle_longest(bonded, inner_d)  # 3-rings lose their longest bond
+        angle = ((bonded.to(x0.dtype) @ bonded.to(x0.dtype)) > 0) & self.own & ~bonded
+        spread = ((inner_d >= SPREAD_DISTANCE) | angle) & self.own & ~bonded
+        near = (inner_d < SPREAD_DISTANCE + 2.0) & self.own
+        ai, aj = (near & ~spread).nonzero().T      # never on top of each other
+        si, sj = (near & spread).nonzero().T       # kept SPREAD_DISTANCE apart
+        bi, bj = bonded.nonzero().T                # bonded on entry: keep bonded
         keep = BOND_DISTANCE - BOND_SLACK
         for _ in range(self.iterations):
             diff = x0[li] - p[pj]
@@ -73,10 +87,13 @@ class PocketRepulsion:
             inner = x0[ai] - x0[aj]  # and ligand atoms never on top of each other
             di = inner.norm(dim=-1, keepdim=True).clamp_min(1e-6)
             crowd = (MIN_DISTANCE - di).clamp_min(0.0)
+            apart = x0[si] - x0[sj]  # nor crushed together
+            ds = apart.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+            squeeze = (SPREAD_DISTANCE - ds).clamp_min(0.0)
             bond = x0[bi] - x0[bj]
             db = bond.norm(dim=-1, keepdim=True).clamp_min(1e-6)
             stretch = (db - keep).clamp_min(0.0)
-            if not ((overlap > 0).any() or (crowd > 0).any() or (stretch > 1e-3).any()):
+            if not ((overlap > 0).any() or (crowd > 0).any() or (squeeze > 1e-3).any() or (stretch > 1e-3).any()):
                 break
             # half the summed overlaps per sweep (a crowded pair moves apart symmetrically,
             # a stretched bond contracts symmetrically)
@@ -86,8 +103,19 @@ class PocketRepulsion:
             pull = torch.zeros_like(x0).index_add_(0, bi, -0.5 * stretch * bond / db)
             count = torch.zeros_like(x0[:, :1]).index_add_(0, bi, (stretch > 0).to(x0.dtype))
             step = step + pull / count.clamp_min(1.0)
-            x0 = x0 + step.index_add_(0, ai, 0.25 * crowd * inner / di)
+            step = step.index_add_(0, ai, 0.25 * crowd * inner / di)
+            x0 = x0 + step.index_add_(0, si, 0.25 * squeeze * apart / ds)
         return x0
+
+    @staticmethod
+    def _triangle_longest(bonded: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """(N, N) bool: pairs that are the longest side of a triangle of ``bonded`` pairs."""
+        i, j = bonded.nonzero().T
+        common = bonded[i] & bonded[j]                      # (E, N): atoms bonded to both ends
+        longest = common & (d[i] <= d[i, j, None]) & (d[j] <= d[i, j, None])
+        out = torch.zeros_like(bonded)
+        out[i[longest.any(1)], j[longest.any(1)]] = True
+        return out | out.T
 
 
 def fragments(x: torch.Tensor, batch: torch.Tensor, bond_distance: float = BOND_DISTANCE) -> torch.Tensor:
