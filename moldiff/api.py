@@ -185,7 +185,7 @@ class PocketModel:
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
                      num_atoms: int | str | None = None, steps: int | None = None, sampler: str = "ddpm",
                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
-                     clash_distance: float | None = None, join_fragments: bool = True):
+                     clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True):
         """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
 
         ``num_atoms``: heavy atoms per ligand; ``None`` draws them given the pocket size (from
@@ -198,7 +198,10 @@ class PocketModel:
         (:class:`~moldiff.diffusion.guidance.PocketRepulsion`); default
         :data:`~moldiff.diffusion.guidance.CLASH_DISTANCE` (2.8 Å), 0: off (the network alone).
         ``join_fragments``: connectivity guidance -- stray fragments of the predicted ligand are
-        moved onto its main fragment at every step (:class:`~moldiff.diffusion.guidance.FragmentJoin`)."""
+        moved onto its main fragment at every step (:class:`~moldiff.diffusion.guidance.FragmentJoin`).
+        ``vina_guidance``: energy guidance -- the predicted ligand moves down Vina's energy with
+        the pocket at every step (:class:`~moldiff.diffusion.guidance.VinaGuidance`); designs are
+        then steered towards the score they are judged by."""
         from moldiff.diffusion.guidance import CLASH_DISTANCE
         from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
 
@@ -223,6 +226,12 @@ class PocketModel:
         _, site, ligand_pos = binding_site(protein, reference=ligand, center=center, box=box,
                                            radius=self.radius if radius is None else radius)
         graph = pocket_graph(site)
+        if vina_guidance:
+            from moldiff.docking.energy import protein_xs_types
+
+            xs = protein_xs_types(site)
+        else:
+            xs = None
         if num_atoms == "reference":
             num_atoms = len(ligand_pos)  # heavy atoms of the reference
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
@@ -240,7 +249,8 @@ class PocketModel:
             out.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
                                         pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
                                         parameterization=self.parameterization, generator=gen,
-                                        clash_distance=clash_distance or None, join_fragments=join_fragments))
+                                        clash_distance=clash_distance or None, join_fragments=join_fragments,
+                                        pocket_xs_types=None if xs is None else xs * len(chunk)))
         return out
 
     def design(self, protein, **kwargs):

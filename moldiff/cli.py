@@ -303,7 +303,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=num_atoms,
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                         progress=not args.quiet, clash_distance=args.clash_distance,
-                        join_fragments=not args.no_join)
+                        join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -504,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default 2.8; 0: off)")
     de.add_argument("--no-join", action="store_true",
                     help="no connectivity guidance (stray fragments are otherwise moved onto the main one at every step)")
+    de.add_argument("--no-vina-guidance", action="store_true",
+                    help="no energy guidance (the predicted ligand otherwise moves down Vina's energy with the "
+                    "pocket at every step)")
     de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
     de.add_argument("--device", default="cpu")
     de.set_defaults(func=cmd_design)

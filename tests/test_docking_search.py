@@ -158,3 +158,43 @@ def test_search_defaults_agree_between_the_api_the_config_and_the_command_line()
     api = inspect.signature(Docker).parameters
     assert SEARCH_STEPS == DockConfig().search_steps == api["search_steps"].default
     assert DockConfig().search_chains == api["search_chains"].default
+
+
+def test_vina_guidance_energy_and_step(site, shared_data):
+    """Design-time energy guidance: with the pocket typed from residue templates (no receptor
+    preparation) and the ligand's own types it reproduces Vina's intermolecular score of the
+    crystal pose; element-and-geometry typing gives the crystal carbons Vina's types; a
+    guidance call lowers the energy of a displaced pose, leaves a pose of a pocket-less complex
+    alone, and does nothing above ``t_max``."""
+    from moldiff.diffusion.guidance import VinaGuidance
+    from moldiff.docking.energy import heavy_atom_xs_types, protein_xs_types
+    from moldiff.docking.search import ligand_xs_types
+
+    xtal, _, scorer = site
+    _, pocket, _, _ = read_site(shared_data / "smoke" / "pbw_1ia1" / "protein.pdb", reference=xtal)
+    heavy = [a.GetIdx() for a in xtal.GetAtoms() if a.GetAtomicNum() > 1]
+    true_types = ligand_xs_types(xtal, heavy)
+    x = torch.tensor(xtal.GetConformer().GetPositions()[heavy])
+    p = torch.tensor(pocket.pos)
+    batch = torch.zeros(len(x), dtype=torch.long)
+    guide = VinaGuidance(p, protein_xs_types(pocket), torch.zeros(len(p), dtype=torch.long), batch, DOCKING_ELEMENTS)
+    assert scorer._set(xtal)
+    theirs = float(scorer.vina.score()[1])
+    assert float(guide.energy(x, true_types)[0]) == pytest.approx(theirs, abs=0.05 + 0.02 * abs(theirs))
+    elements = [xtal.GetAtomWithIdx(i).GetSymbol() for i in heavy]
+    guessed = heavy_atom_xs_types(x.numpy(), elements)
+    carbons = [k for k, e in enumerate(elements) if e == "C"]
+    assert [guessed[k] for k in carbons] == [true_types[k] for k in carbons]
+
+    h0 = torch.nn.functional.one_hot(torch.tensor([DOCKING_ELEMENTS.index(e) for e in elements]),
+                                     len(DOCKING_ELEMENTS)).double()
+    shifted = x + torch.tensor([1.2, -0.8, 0.5], dtype=torch.float64)
+    two = torch.cat([shifted, shifted + 100.0])                 # complex 1: no pocket atoms near
+    guide2 = VinaGuidance(p, protein_xs_types(pocket), torch.zeros(len(p), dtype=torch.long),
+                          torch.cat([batch, batch + 1]), DOCKING_ELEMENTS, t_max=0.8)
+    moved = guide2(two, torch.cat([h0, h0]), torch.tensor(0.5))
+    before, after = guide.energy(shifted, guessed)[0], guide.energy(moved[: len(x)], guessed)[0]
+    assert after < before - 0.5, (float(before), float(after))
+    assert (moved[: len(x)] - shifted).norm(dim=1).max() <= 3 * 0.2 + 1e-6   # iterations x max move
+    torch.testing.assert_close(moved[len(x):], two[len(x):])
+    torch.testing.assert_close(guide2(two, torch.cat([h0, h0]), torch.tensor(0.9)), two)

@@ -36,6 +36,7 @@ def sample_molecules(
     x0_centre_radius: float | None = None,
     fixed_h: torch.Tensor | None = None,
     x0_project=None,
+    x0_guide=None,
     time_power: float = 1.0,
     noise_scale: float = 1.0,
 ) -> list[Mol3D | None]:
@@ -60,7 +61,8 @@ def sample_molecules(
         fixed_h: (N, F) encoded atom features to condition on (docking: the ligand's atom
             types and charges are given, only positions are generated); see
             :class:`~moldiff.diffusion.wrappers.FixedFeatures`.
-        x0_project: projection of the implied clean positions at every step (see
+        x0_project: projection of the implied clean positions at every step; x0_guide: a move
+            of them given the implied clean features (see
             :class:`~moldiff.diffusion.wrappers.MolecularEps`).
 
     Returns:
@@ -76,7 +78,8 @@ def sample_molecules(
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
     eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context,
                           x0_radius=None if x0_radius is None else x0_radius.to(device),
-                          x0_centre_radius=x0_centre_radius, x0_project=x0_project)
+                          x0_centre_radius=x0_centre_radius, x0_project=x0_project,
+                          x0_guide=x0_guide)
     if fixed_h is not None:
         eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)

@@ -17,7 +17,7 @@ from torch_geometric.utils import scatter
 
 from moldiff.data.protein import AMINO_ACIDS, POCKET_ELEMENTS
 from moldiff.diffusion.features import FeatureCodec
-from moldiff.diffusion.guidance import FragmentJoin, PocketRepulsion, compose
+from moldiff.diffusion.guidance import FragmentJoin, PocketRepulsion, VinaGuidance, compose
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.schedule import VPSchedule
 
@@ -77,7 +77,7 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
                      generator: torch.Generator | None = None, callback=None, clip_to_pocket: bool = True,
                      fixed_h: torch.Tensor | None = None, x0_project=None, clash_distance: float | None = None,
-                     join_fragments: bool = False):
+                     join_fragments: bool = False, pocket_xs_types: list[str] | None = None):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
@@ -89,7 +89,9 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     ``x0_project``: a projection of the clean positions (docking: onto the ligand's conformers).
     Guidance (:mod:`moldiff.diffusion.guidance`, applied in this order before ``x0_project``):
     ``join_fragments`` moves stray fragments onto the main one (:class:`FragmentJoin`);
-    ``clash_distance`` (Å) pushes atoms out of the protein (:class:`PocketRepulsion`); None: off."""
+    ``clash_distance`` (Å) pushes atoms out of the protein (:class:`PocketRepulsion`); None: off.
+    ``pocket_xs_types``: X-Score types of all pocket atoms of the batch (in order); given, the
+    predicted ligand first moves down Vina's energy with the pocket (:class:`VinaGuidance`)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
@@ -106,11 +108,13 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     if join is not None and repel is not None:  # repulsion can split what was joined: twice
         guide = compose(guide, guide)
     x0_project = compose(guide, x0_project)
+    vina = (None if pocket_xs_types is None else
+            VinaGuidance(context["pocket_pos"], pocket_xs_types, context["pocket_batch"], batch, elements))
     return sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                             parameterization=parameterization, generator=generator, device=device,
                             callback=callback, context=context, offset=centres, x0_radius=radius,
                             x0_centre_radius=LIGAND_CENTRE_RADIUS if clip_to_pocket else None, fixed_h=fixed_h,
-                            x0_project=x0_project)
+                            x0_project=x0_project, x0_guide=vina)
 
 
 def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int, num_atoms_hist=None, *,

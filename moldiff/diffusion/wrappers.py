@@ -72,13 +72,16 @@ class MolecularEps:
             every step (after clipping): a projection onto a set of allowed structures, e.g.
             rigid placements of a ligand's conformers when docking
             (:class:`~moldiff.docking.pose.ConformerProjection`).
+        x0_guide: ``f(x0 (N, 3), h0 (N, F), t) -> (N, 3)``, applied before ``x0_project``:
+            a move of the implied clean positions that needs the implied clean features too
+            (e.g. :class:`~moldiff.diffusion.guidance.VinaGuidance`, which types atoms).
     """
 
     def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int,
                  *, com_free: bool = True, context: dict | None = None, x0_radius: torch.Tensor | None = None,
-                 x0_centre_radius: float | None = None, x0_project=None):
+                 x0_centre_radius: float | None = None, x0_project=None, x0_guide=None):
         self.denoiser, self.schedule, self.parameterization = denoiser, schedule, parameterization
-        self.x0_project = x0_project
+        self.x0_project, self.x0_guide = x0_project, x0_guide
         self.batch, self.num_graphs = batch, num_graphs
         self.com_free, self.context = com_free, context or {}
         self.x0_radius, self.x0_centre_radius = x0_radius, x0_centre_radius
@@ -100,6 +103,10 @@ class MolecularEps:
             limit = self.x0_radius.to(z.dtype)[self.batch].unsqueeze(-1)
             norm = x0.norm(dim=-1, keepdim=True).clamp_min(1e-9)
             x0 = x0 * torch.clamp(limit / norm, max=1.0)
+            eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
+        if self.x0_guide is not None:
+            x0 = (z[:, :3] - sigma * eps[:, :3]) / alpha
+            x0 = self.x0_guide(x0, (z[:, 3:] - sigma * eps[:, 3:]) / alpha, t)
             eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
         if self.x0_project is not None:
             x0 = self.x0_project((z[:, :3] - sigma * eps[:, :3]) / alpha)

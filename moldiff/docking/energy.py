@@ -85,6 +85,83 @@ def xs_types(pos: np.ndarray, ad_types: list[str]) -> list[str | None]:
     return out
 
 
+#: protein side-chain N/O X-Score types by (residue, atom name) with Vina's usual protonation
+#: (meeko's templates: HIS as HIE, LYS/ARG charged, ASP/GLU deprotonated); backbone N is a
+#: donor (PRO's is not), backbone O/OXT acceptors
+_PROTEIN_POLAR = {
+    ("SER", "OG"): "O_DA", ("THR", "OG1"): "O_DA", ("TYR", "OH"): "O_DA",
+    ("ASN", "OD1"): "O_A", ("ASN", "ND2"): "N_D", ("GLN", "OE1"): "O_A", ("GLN", "NE2"): "N_D",
+    ("ASP", "OD1"): "O_A", ("ASP", "OD2"): "O_A", ("GLU", "OE1"): "O_A", ("GLU", "OE2"): "O_A",
+    ("LYS", "NZ"): "N_D", ("ARG", "NE"): "N_D", ("ARG", "NH1"): "N_D", ("ARG", "NH2"): "N_D",
+    ("HIS", "ND1"): "N_A", ("HIS", "NE2"): "N_D", ("TRP", "NE1"): "N_D",
+}
+_ELEMENT_XS = {"S": "S_P", "Se": "S_P", "P": "P_P", "F": "F_H", "Cl": "Cl_H", "Br": "Br_H", "I": "I_H"}
+_HETERO_ELEMENTS = ("N", "O", "S", "P", "F", "Cl", "Br", "I", "Se")
+
+
+def _bonded(pos: np.ndarray, elements) -> np.ndarray:
+    """(N, N) bool: heavy-atom bonds from covalent radii + 10 % (as :func:`xs_types`)."""
+    radius = np.array([_COVALENT.get(e, _COVALENT.get(e.upper(), 1.3)) for e in elements])
+    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    bonded = dist < 1.1 * (radius[:, None] + radius[None])
+    np.fill_diagonal(bonded, False)
+    return bonded
+
+
+def protein_xs_types(protein) -> list[str]:
+    """X-Score type of every heavy atom of a :class:`~moldiff.data.protein.Protein` without
+    hydrogens, from residue templates (:data:`_PROTEIN_POLAR`; the typing Vina gives a
+    receptor prepared with polar hydrogens), carbons polar when bonded to a heteroatom, metals
+    donors; other N/O (cofactors) as the receptor preparation of
+    :func:`moldiff.metrics.pocket.receptor_pdbqt` types them: O acceptor, N plain. On the first 5
+    posebusters_dev pockets 2,859 of 2,863 heavy atoms get the type Vina gives the prepared
+    receptor (the rest: histidine tautomers)."""
+    from moldiff.data.protein import METALS, RESIDUE_ALIASES
+
+    pos, elements = np.asarray(protein.pos, dtype=float), list(protein.element)
+    bonded = _bonded(pos, elements)
+    hetero = np.array([e in _HETERO_ELEMENTS for e in elements])
+    out = []
+    for i, (e, name, res) in enumerate(zip(elements, protein.atom_name, protein.residue_name)):
+        res = RESIDUE_ALIASES.get(res, res)
+        if e == "C":
+            out.append("C_P" if (hetero & bonded[i]).any() else "C_H")
+        elif e in ("N", "O"):
+            if name == "N":
+                out.append("N_P" if res == "PRO" else "N_D")
+            elif name in ("O", "OXT"):
+                out.append("O_A")
+            else:
+                out.append(_PROTEIN_POLAR.get((res, name), "O_A" if e == "O" else "N_P"))
+        elif e in METALS:
+            out.append("Met_D")
+        else:
+            out.append(_ELEMENT_XS.get(e, "C_P"))
+    return out
+
+
+def heavy_atom_xs_types(pos: np.ndarray, elements) -> list[str]:
+    """X-Score types of a ligand known only by heavy atoms and positions (a structure being
+    generated): carbons polar when bonded to a heteroatom; N with at most two heavy neighbours
+    donor-acceptor (it may carry a hydrogen or a lone pair), with three or more plain; O with
+    one heavy neighbour donor-acceptor (hydroxyl or carbonyl), with two acceptor."""
+    pos = np.asarray(pos, dtype=float)
+    bonded = _bonded(pos, list(elements))
+    hetero = np.array([e in _HETERO_ELEMENTS for e in elements])
+    degree = bonded.sum(1)
+    out = []
+    for i, e in enumerate(elements):
+        if e == "C":
+            out.append("C_P" if (hetero & bonded[i]).any() else "C_H")
+        elif e == "N":
+            out.append("N_DA" if degree[i] <= 2 else "N_P")
+        elif e == "O":
+            out.append("O_DA" if degree[i] <= 1 else "O_A")
+        else:
+            out.append(_ELEMENT_XS.get(e, "C_P"))
+    return out
+
+
 def _type_arrays(types: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     rows = [XS[t] for t in types]
     as_t = [torch.tensor([r[k] for r in rows], dtype=torch.float64 if k == 0 else torch.bool) for k in range(4)]
