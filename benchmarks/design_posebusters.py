@@ -54,6 +54,7 @@ def main() -> None:
                    help="clash guidance distance, Å (default: the model's, 2.8; 0: off)")
     p.add_argument("--no-join", action="store_true", help="no connectivity guidance")
     p.add_argument("--no-vina-guidance", action="store_true", help="no energy (Vina) guidance")
+    p.add_argument("--no-relax", action="store_true", help="no restrained force-field relaxation of the designs")
     p.add_argument("--no-vina", action="store_true")
     p.add_argument("--no-minimise", action="store_true",
                    help="Vina score only, no Vina-minimised score (minimising clashing designs is slow)")
@@ -76,7 +77,7 @@ def main() -> None:
             mols = model.design(entry.protein, ligand=reference, n=args.n, steps=args.steps, seed=args.seed,
                                 num_atoms=None if args.num_atoms == "prior" else "reference",
                                 clash_distance=args.clash_distance, join_fragments=not args.no_join,
-                                vina_guidance=not args.no_vina_guidance)
+                                vina_guidance=not args.no_vina_guidance, relax=not args.no_relax)
             seconds = time.perf_counter() - start
             if args.sdf_dir:
                 Path(args.sdf_dir).mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,7 @@ def main() -> None:
         print(f"{key:<24}{fmt(summary[key]):>12}{fmt(ref) if f'reference_{key}' in summary else '':>12}")
     report({"benchmark": "design_posebusters", "model": args.model, "n_per_pocket": args.n, "steps": args.steps,
             "num_atoms": args.num_atoms, "clash_distance": args.clash_distance, "join_fragments": not args.no_join,
-            "vina_guidance": not args.no_vina_guidance,
+            "vina_guidance": not args.no_vina_guidance, "relax": not args.no_relax,
             "seed": args.seed, "data": args.data, "summary": summary, "rows": rows, "machine": machine()}, args.json)
 
 

@@ -253,15 +253,19 @@ class PocketModel:
                                         pocket_xs_types=None if xs is None else xs * len(chunk)))
         return out
 
-    def design(self, protein, **kwargs):
+    def design(self, protein, *, relax: bool = True, **kwargs):
         """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
-        protein's frame; ``None`` where no consistent molecule could be assembled. Keyword
-        arguments as :meth:`design_mol3d`."""
-        from moldiff.chem.assemble import assemble_ligand
+        protein's frame; ``None`` where no consistent molecule could be assembled. ``relax``:
+        a restrained force-field minimisation of each assembled molecule
+        (:func:`~moldiff.chem.assemble.relax_ligand`: heavy atoms held within 0.3 Å of the
+        design). Other keyword arguments as :meth:`design_mol3d`."""
+        from moldiff.chem.assemble import assemble_ligand, relax_ligand
 
         out = []
         for k, m in enumerate(self.design_mol3d(protein, **kwargs)):
             mol = None if m is None else assemble_ligand(m)
+            if mol is not None and relax:
+                mol = relax_ligand(mol)
             if mol is not None:
                 mol.SetProp("_Name", f"moldiff_design_{k}")
                 mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)

@@ -303,7 +303,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=num_atoms,
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                         progress=not args.quiet, clash_distance=args.clash_distance,
-                        join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance)
+                        join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance,
+                        relax=not args.no_relax)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -504,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default 2.8; 0: off)")
     de.add_argument("--no-join", action="store_true",
                     help="no connectivity guidance (stray fragments are otherwise moved onto the main one at every step)")
+    de.add_argument("--no-relax", action="store_true",
+                    help="no restrained force-field relaxation of the assembled ligands (heavy atoms held within "
+                    "0.3 Å)")
     de.add_argument("--no-vina-guidance", action="store_true",
                     help="no energy guidance (the predicted ligand otherwise moves down Vina's energy with the "
                     "pocket at every step)")

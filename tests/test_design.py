@@ -292,3 +292,33 @@ def test_vina_maps_cover_donor_types(shared_data):
     assert np.isnan(scorer.score(alcohol, minimise=False)[0])
     scorer.prepare_maps([ether, alcohol])
     assert np.isfinite(scorer.score(alcohol, minimise=False)[0])
+
+
+def test_relax_ligand_repairs_bonds_and_keeps_the_pose(site):
+    """A crystal ligand with every heavy atom jittered by ~0.15 Å: the restrained relaxation
+    brings its bond lengths back towards the crystal's while no heavy atom leaves the jittered
+    pose by much more than the 0.3 Å flat bottom."""
+    from moldiff.chem.assemble import RELAX_MAX_DISPLACEMENT, relax_ligand
+    from moldiff.chem.ligand import read_ligand
+
+    _, ligand = site
+    crystal = read_ligand(ligand, hydrogens="add")
+    heavy = [a.GetIdx() for a in crystal.GetAtoms() if a.GetAtomicNum() > 1]
+    rng = np.random.default_rng(0)
+    jittered = Chem.Mol(crystal)
+    conf = jittered.GetConformer()
+    for i in range(jittered.GetNumAtoms()):
+        p = np.asarray(conf.GetAtomPosition(i)) + rng.normal(0, 0.15 / np.sqrt(3), 3)
+        conf.SetAtomPosition(i, p.tolist())
+
+    def bond_error(mol):
+        pos, ref = mol.GetConformer().GetPositions(), crystal.GetConformer().GetPositions()
+        return np.mean([abs(np.linalg.norm(pos[b.GetBeginAtomIdx()] - pos[b.GetEndAtomIdx()])
+                            - np.linalg.norm(ref[b.GetBeginAtomIdx()] - ref[b.GetEndAtomIdx()]))
+                        for b in mol.GetBonds() if b.GetBeginAtom().GetAtomicNum() > 1 < b.GetEndAtom().GetAtomicNum()])
+
+    relaxed = relax_ligand(jittered)
+    assert bond_error(relaxed) < 0.5 * bond_error(jittered), (bond_error(relaxed), bond_error(jittered))
+    moved = np.linalg.norm(relaxed.GetConformer().GetPositions()[heavy] - conf.GetPositions()[heavy], axis=1)
+    assert moved.max() < RELAX_MAX_DISPLACEMENT + 0.2, moved.max()
+    assert Chem.MolToSmiles(Chem.RemoveHs(relaxed)) == Chem.MolToSmiles(Chem.RemoveHs(jittered))

@@ -274,3 +274,42 @@ def largest_fragment_share(mol: Chem.Mol) -> float:
     frags = Chem.GetMolFrags(mol)
     best = max(sum(1 for k in f if mol.GetAtomWithIdx(k).GetAtomicNum() > 1) for f in frags)
     return best / len(heavy)
+
+
+#: Å: how far :func:`relax_ligand` lets a heavy atom move before its restraint pulls back
+RELAX_MAX_DISPLACEMENT = 0.3
+#: kcal/mol/Å^2: the restraint's force constant beyond that
+RELAX_FORCE_CONSTANT = 100.0
+
+
+def relax_ligand(mol: Chem.Mol, *, max_displacement: float = RELAX_MAX_DISPLACEMENT,
+                 force_constant: float = RELAX_FORCE_CONSTANT, max_iters: int = 1000) -> Chem.Mol:
+    """A copy of ``mol`` (with hydrogens and 3D coordinates) minimised with MMFF94 (UFF where
+    MMFF has no parameters), every heavy atom restrained to within ``max_displacement`` Å of
+    where it was (flat-bottomed, ``force_constant`` beyond): bond lengths, angles and planarity
+    are repaired while the pose in the pocket is kept. Stereo is re-read from the result.
+    Returns the input unchanged when neither force field can type it. The protein is not in
+    the force field; the restraint keeps the heavy atoms where the design put them.
+    """
+    from rdkit.Chem import AllChem
+
+    out = Chem.Mol(mol)
+    with rdBase.BlockLogs():
+        props = AllChem.MMFFGetMoleculeProperties(out)
+        if props is not None:
+            ff = AllChem.MMFFGetMoleculeForceField(out, props)
+            add = ff.MMFFAddPositionConstraint
+        elif AllChem.UFFHasAllMoleculeParams(out):
+            ff = AllChem.UFFGetMoleculeForceField(out)
+            add = ff.UFFAddPositionConstraint
+        else:
+            return mol
+        if ff is None:
+            return mol
+        for atom in out.GetAtoms():
+            if atom.GetAtomicNum() > 1:
+                add(atom.GetIdx(), max_displacement, force_constant)
+        ff.Initialize()
+        ff.Minimize(maxIts=max_iters)
+        Chem.AssignStereochemistryFrom3D(out)
+    return out
