@@ -258,14 +258,19 @@ class PocketModel:
         protein's frame; ``None`` where no consistent molecule could be assembled. ``relax``:
         a restrained force-field minimisation of each assembled molecule
         (:func:`~moldiff.chem.assemble.relax_ligand`: heavy atoms held within 0.3 Å of the
-        design). Other keyword arguments as :meth:`design_mol3d`."""
+        design, contacts with the pocket not shortened). Other keyword arguments as
+        :meth:`design_mol3d`."""
         from moldiff.chem.assemble import assemble_ligand, relax_ligand
 
         out = []
-        for k, m in enumerate(self.design_mol3d(protein, **kwargs)):
+        designs = self.design_mol3d(protein, **kwargs)
+        if relax:
+            site = {k: kwargs.get(k) for k in ("ligand", "center", "box", "radius")}
+            pocket_pos = self.pocket(protein, **site)[0].pos
+        for k, m in enumerate(designs):
             mol = None if m is None else assemble_ligand(m)
             if mol is not None and relax:
-                mol = relax_ligand(mol)
+                mol = relax_ligand(mol, pocket_pos)
             if mol is not None:
                 mol.SetProp("_Name", f"moldiff_design_{k}")
                 mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)

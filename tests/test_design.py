@@ -322,3 +322,11 @@ def test_relax_ligand_repairs_bonds_and_keeps_the_pose(site):
     moved = np.linalg.norm(relaxed.GetConformer().GetPositions()[heavy] - conf.GetPositions()[heavy], axis=1)
     assert moved.max() < RELAX_MAX_DISPLACEMENT + 0.2, moved.max()
     assert Chem.MolToSmiles(Chem.RemoveHs(relaxed)) == Chem.MolToSmiles(Chem.RemoveHs(jittered))
+    # protein atoms 3.0 Å out along each heavy atom's direction from the centre: relaxed
+    # alone the ligand swells towards them; with them as fixed points no contact shortens
+    pos = conf.GetPositions()[heavy]
+    out = pos - pos.mean(0)
+    wall = pos + 3.0 * out / np.linalg.norm(out, axis=1, keepdims=True)
+    near = lambda mol: np.linalg.norm(mol.GetConformer().GetPositions()[heavy][:, None] - wall[None], axis=-1).min()
+    start = near(jittered)
+    assert near(relax_ligand(jittered, wall)) > start - 0.02 and near(relaxed) < start - 0.02, (start, near(relaxed))

@@ -280,16 +280,21 @@ def largest_fragment_share(mol: Chem.Mol) -> float:
 RELAX_MAX_DISPLACEMENT = 0.3
 #: kcal/mol/Å^2: the restraint's force constant beyond that
 RELAX_FORCE_CONSTANT = 100.0
+#: Å: :func:`relax_ligand` keeps ligand heavy atoms at least this far from protein heavy atoms
+#: (or as far as they were, if closer)
+RELAX_CONTACT = 3.5
 
 
-def relax_ligand(mol: Chem.Mol, *, max_displacement: float = RELAX_MAX_DISPLACEMENT,
-                 force_constant: float = RELAX_FORCE_CONSTANT, max_iters: int = 1000) -> Chem.Mol:
+def relax_ligand(mol: Chem.Mol, pocket_pos=None, *, max_displacement: float = RELAX_MAX_DISPLACEMENT,
+                 force_constant: float = RELAX_FORCE_CONSTANT, contact: float = RELAX_CONTACT,
+                 max_iters: int = 1000) -> Chem.Mol:
     """A copy of ``mol`` (with hydrogens and 3D coordinates) minimised with MMFF94 (UFF where
     MMFF has no parameters), every heavy atom restrained to within ``max_displacement`` Å of
     where it was (flat-bottomed, ``force_constant`` beyond): bond lengths, angles and planarity
-    are repaired while the pose in the pocket is kept. Stereo is re-read from the result.
-    Returns the input unchanged when neither force field can type it. The protein is not in
-    the force field; the restraint keeps the heavy atoms where the design put them.
+    are repaired while the pose is kept. ``pocket_pos`` (M, 3): protein heavy atoms, fixed; no
+    ligand heavy atom may come closer to one of those within 6 Å than it was or than
+    ``contact`` Å, whichever is less (a ligand relaxed alone swells into the protein). Stereo is
+    re-read from the result. Returns the input unchanged when neither force field can type it.
     """
     from rdkit.Chem import AllChem
 
@@ -298,18 +303,30 @@ def relax_ligand(mol: Chem.Mol, *, max_displacement: float = RELAX_MAX_DISPLACEM
         props = AllChem.MMFFGetMoleculeProperties(out)
         if props is not None:
             ff = AllChem.MMFFGetMoleculeForceField(out, props)
-            add = ff.MMFFAddPositionConstraint
+            add, keep_apart = ff.MMFFAddPositionConstraint, ff.MMFFAddDistanceConstraint
         elif AllChem.UFFHasAllMoleculeParams(out):
             ff = AllChem.UFFGetMoleculeForceField(out)
-            add = ff.UFFAddPositionConstraint
+            add, keep_apart = ff.UFFAddPositionConstraint, ff.UFFAddDistanceConstraint
         else:
             return mol
         if ff is None:
             return mol
-        for atom in out.GetAtoms():
-            if atom.GetAtomicNum() > 1:
-                add(atom.GetIdx(), max_displacement, force_constant)
+        heavy = [a.GetIdx() for a in out.GetAtoms() if a.GetAtomicNum() > 1]
+        pairs = []
+        if pocket_pos is not None and len(pocket_pos):
+            pos = out.GetConformer().GetPositions()[heavy]
+            protein = np.asarray(pocket_pos, dtype=np.float64)
+            dist = np.sqrt(((pos[:, None] - protein[None]) ** 2).sum(-1))
+            near = np.nonzero((dist < 6.0).any(axis=0))[0]
+            for k, j in enumerate(near):
+                ff.AddExtraPoint(*protein[j].tolist(), fixed=True)
+                pairs.extend((heavy[i], out.GetNumAtoms() + k, min(float(dist[i, j]), contact))
+                             for i in range(len(heavy)))
         ff.Initialize()
+        for i in heavy:
+            add(i, max_displacement, force_constant)
+        for i, j, closest in pairs:
+            keep_apart(i, j, False, closest, 1e3, force_constant)
         ff.Minimize(maxIts=max_iters)
         Chem.AssignStereochemistryFrom3D(out)
     return out
