@@ -88,7 +88,8 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     ligands' encoded atom features when they are given (docking), all molecules in order;
     ``x0_project``: a projection of the clean positions (docking: onto the ligand's conformers).
     Guidance (:mod:`moldiff.diffusion.guidance`, applied in this order before ``x0_project``):
-    ``join_fragments`` moves stray fragments onto the main one (:class:`FragmentJoin`);
+    ``join_fragments`` moves stray fragments onto the main one (:class:`FragmentJoin`; once more
+    on the returned structures);
     ``clash_distance`` (Å) pushes atoms out of the protein (:class:`PocketRepulsion`); None: off.
     ``pocket_xs_types``: X-Score types of all pocket atoms of the batch (in order); given, the
     predicted ligand first moves down Vina's energy with the pocket (:class:`VinaGuidance`)."""
@@ -110,11 +111,17 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     x0_project = compose(guide, x0_project)
     vina = (None if pocket_xs_types is None else
             VinaGuidance(context["pocket_pos"], pocket_xs_types, context["pocket_batch"], batch, elements))
-    return sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
-                            parameterization=parameterization, generator=generator, device=device,
-                            callback=callback, context=context, offset=centres, x0_radius=radius,
-                            x0_centre_radius=LIGAND_CENTRE_RADIUS if clip_to_pocket else None, fixed_h=fixed_h,
-                            x0_project=x0_project, x0_guide=vina)
+    out = sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
+                           parameterization=parameterization, generator=generator, device=device,
+                           callback=callback, context=context, offset=centres, x0_radius=radius,
+                           x0_centre_radius=LIGAND_CENTRE_RADIUS if clip_to_pocket else None, fixed_h=fixed_h,
+                           x0_project=x0_project, x0_guide=vina)
+    if join_fragments:  # the last push may have split what the last join made: join once more
+        for m in out:
+            if m is not None and m.num_atoms > 1:
+                single = torch.zeros(m.num_atoms, dtype=torch.long)
+                m.pos = FragmentJoin(single)(torch.as_tensor(m.pos)).numpy()
+    return out
 
 
 def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int, num_atoms_hist=None, *,
