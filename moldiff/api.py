@@ -232,8 +232,8 @@ class PocketModel:
             xs = protein_xs_types(site)
         else:
             xs = None
-        if num_atoms == "reference":
-            num_atoms = len(ligand_pos)  # heavy atoms of the reference
+        if num_atoms == "reference":  # heavy atoms of the reference (a file is read without hydrogens)
+            num_atoms = ligand.GetNumHeavyAtoms() if hasattr(ligand, "GetNumHeavyAtoms") else len(ligand_pos)
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
         gen_sizes = torch.Generator().manual_seed(seed)
         sizes = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None else

@@ -140,6 +140,10 @@ def test_designs_take_the_reference_ligands_size_on_request(pocket_run, site):
     heavy = read_ligand(ligand, hydrogens="remove").GetNumHeavyAtoms()
     mols = model.design_mol3d(protein, ligand=ligand, n=2, steps=4, num_atoms="reference", seed=0)
     assert [m.num_atoms for m in mols] == [heavy, heavy]
+    with_h = read_ligand(ligand, hydrogens="add")  # an RDKit molecule with hydrogens: still heavy atoms
+    assert with_h.GetNumAtoms() > heavy
+    mols = model.design_mol3d(protein, ligand=with_h, n=1, steps=4, num_atoms="reference", seed=0)
+    assert mols[0].num_atoms == heavy
     with pytest.raises(InputError, match="needs a reference ligand"):
         model.design_mol3d(protein, center=(0.0, 0.0, 0.0), n=2, steps=4, num_atoms="reference")
 
