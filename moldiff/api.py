@@ -176,11 +176,16 @@ class PocketModel:
         """The binding site: ``(pocket Protein, pocket graph)``. ``protein``: a PDB/mmCIF path or
         a :class:`~moldiff.data.protein.Protein`; the site from exactly one of ``ligand``
         (path/RDKit molecule with 3D coordinates), ``center`` (x, y, z) or ``box`` (centre, size)."""
+        site, graph, _ = self._site(protein, ligand, center, box, radius)
+        return site, graph
+
+    def _site(self, protein, ligand, center, box, radius):
+        """``(pocket Protein, pocket graph, reference heavy-atom positions or None)``."""
         from moldiff.data.protein import binding_site, pocket_graph
 
-        _, site, _ = binding_site(protein, reference=ligand, center=center, box=box,
-                                  radius=self.radius if radius is None else radius)
-        return site, pocket_graph(site)
+        _, site, ligand_pos = binding_site(protein, reference=ligand, center=center, box=box,
+                                           radius=self.radius if radius is None else radius)
+        return site, pocket_graph(site), ligand_pos
 
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
                      num_atoms: int | str | None = None, steps: int | None = None, sampler: str = "ddpm",
@@ -202,6 +207,16 @@ class PocketModel:
         ``vina_guidance``: energy guidance -- the predicted ligand moves down Vina's energy with
         the pocket at every step (:class:`~moldiff.diffusion.guidance.VinaGuidance`); designs are
         then steered towards the score they are judged by."""
+        return self._generate(protein, ligand=ligand, center=center, box=box, radius=radius, n=n,
+                              num_atoms=num_atoms, steps=steps, sampler=sampler, seed=seed,
+                              batch_size=batch_size, progress=progress, clash_distance=clash_distance,
+                              join_fragments=join_fragments, vina_guidance=vina_guidance)[0]
+
+    def _generate(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
+                  num_atoms: int | str | None = None, steps: int | None = None, sampler: str = "ddpm",
+                  seed: int | None = None, batch_size: int = 16, progress: bool = False,
+                  clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True):
+        """:meth:`design_mol3d`, and the pocket (a :class:`~moldiff.data.protein.Protein`) it designed in."""
         from moldiff.diffusion.guidance import CLASH_DISTANCE
         from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
 
@@ -221,11 +236,7 @@ class PocketModel:
         clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
         if clash_distance < 0:
             raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
-        from moldiff.data.protein import binding_site, pocket_graph
-
-        _, site, ligand_pos = binding_site(protein, reference=ligand, center=center, box=box,
-                                           radius=self.radius if radius is None else radius)
-        graph = pocket_graph(site)
+        site, graph, ligand_pos = self._site(protein, ligand, center, box, radius)
         if vina_guidance:
             from moldiff.docking.energy import protein_xs_types
 
@@ -251,7 +262,7 @@ class PocketModel:
                                         parameterization=self.parameterization, generator=gen,
                                         clash_distance=clash_distance or None, join_fragments=join_fragments,
                                         pocket_xs_types=None if xs is None else xs * len(chunk)))
-        return out
+        return out, site
 
     def design(self, protein, *, relax: bool = True, **kwargs):
         """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
@@ -263,14 +274,11 @@ class PocketModel:
         from moldiff.chem.assemble import assemble_ligand, relax_ligand
 
         out = []
-        designs = self.design_mol3d(protein, **kwargs)
-        if relax:
-            site = {k: kwargs.get(k) for k in ("ligand", "center", "box", "radius")}
-            pocket_pos = self.pocket(protein, **site)[0].pos
+        designs, site = self._generate(protein, **kwargs)
         for k, m in enumerate(designs):
             mol = None if m is None else assemble_ligand(m)
             if mol is not None and relax:
-                mol = relax_ligand(mol, pocket_pos)
+                mol = relax_ligand(mol, site.pos)
             if mol is not None:
                 mol.SetProp("_Name", f"moldiff_design_{k}")
                 mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)

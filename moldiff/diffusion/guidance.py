@@ -222,7 +222,7 @@ class VinaGuidance:
     def __init__(self, pocket_pos: torch.Tensor, pocket_types, pocket_batch: torch.Tensor, batch: torch.Tensor,
                  elements, *, step: float = VINA_STEP, max_move: float = VINA_MAX_MOVE, iterations: int = 3,
                  t_max: float = 1.0):
-        from moldiff.docking.energy import XS
+        from moldiff.docking.energy import type_arrays
 
         if len(pocket_types) != len(pocket_pos):
             raise ValueError(f"{len(pocket_types)} pocket types for {len(pocket_pos)} pocket atoms")
@@ -231,10 +231,7 @@ class VinaGuidance:
         self.pocket_pos, self.batch, self.elements = pocket_pos, batch, tuple(elements)
         self.step, self.max_move, self.iterations, self.t_max = step, max_move, iterations, t_max
         self.same = batch.unsqueeze(1) == pocket_batch.unsqueeze(0)  # (N, M)
-        rows = [XS[t] for t in pocket_types]
-        self.p_radius = torch.tensor([r[0] for r in rows], dtype=pocket_pos.dtype, device=pocket_pos.device)
-        self.p_hyd, self.p_don, self.p_acc = (torch.tensor([r[k] for r in rows], device=pocket_pos.device)
-                                              for k in (1, 2, 3))
+        self.pocket_arrays = type_arrays(list(pocket_types))
 
     def ligand_types(self, x0: torch.Tensor, h0: torch.Tensor) -> list[str]:
         from moldiff.docking.energy import heavy_atom_xs_types
@@ -242,26 +239,21 @@ class VinaGuidance:
         index = h0[:, : len(self.elements)].argmax(dim=1).tolist()
         elements = [self.elements[k] for k in index]
         pos = x0.detach().double().cpu().numpy()
-        out = []
+        out = [""] * len(elements)
         for g in torch.unique(self.batch).tolist():  # bonds within each molecule only
             atoms = (self.batch == g).nonzero().squeeze(1).tolist()
-            out.extend(zip(atoms, heavy_atom_xs_types(pos[atoms], [elements[a] for a in atoms])))
-        return [t for _, t in sorted(out)]
+            for a, t in zip(atoms, heavy_atom_xs_types(pos[atoms], [elements[a] for a in atoms])):
+                out[a] = t
+        return out
 
     def energy(self, x: torch.Tensor, types: list[str]) -> torch.Tensor:
         """(B,) Vina intermolecular energy of ligand atoms ``x`` (N, 3) typed ``types``, per complex."""
-        from moldiff.docking.energy import CUTOFF, XS, pair_energy
+        from moldiff.docking.energy import CUTOFF, pair_energy, pair_tables
 
-        rows = [XS[t] for t in types]
-        dev = x.device
-        radius = torch.tensor([r[0] for r in rows], dtype=x.dtype, device=dev)
-        hyd, don, acc = (torch.tensor([r[k] for r in rows], device=dev) for k in (1, 2, 3))
+        radii, hydrophobic, hbond = (t.to(x.device) for t in pair_tables(types, self.pocket_arrays, x.dtype))
         r = torch.cdist(x, self.pocket_pos.to(x.dtype))
-        hydrophobic = (hyd[:, None] & self.p_hyd[None]).to(x.dtype)
-        hbond = ((don[:, None] & self.p_acc[None]) | (acc[:, None] & self.p_don[None])).to(x.dtype)
-        e = pair_energy(r - (radius[:, None] + self.p_radius[None]), hydrophobic, hbond)
-        e = (e * ((r < CUTOFF) & self.same)).sum(1)
-        return torch.zeros(int(self.batch.max()) + 1, dtype=x.dtype, device=dev).index_add_(0, self.batch, e)
+        e = (pair_energy(r - radii, hydrophobic, hbond) * ((r < CUTOFF) & self.same)).sum(1)
+        return torch.zeros(int(self.batch.max()) + 1, dtype=x.dtype, device=x.device).index_add_(0, self.batch, e)
 
     def __call__(self, x0: torch.Tensor, h0: torch.Tensor, t) -> torch.Tensor:
         if float(t) > self.t_max:

@@ -162,10 +162,21 @@ def heavy_atom_xs_types(pos: np.ndarray, elements) -> list[str]:
     return out
 
 
-def _type_arrays(types: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def type_arrays(types: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-atom vdW radius (float64) and hydrophobic, donor, acceptor flags (bool) of X-Score types."""
     rows = [XS[t] for t in types]
     as_t = [torch.tensor([r[k] for r in rows], dtype=torch.float64 if k == 0 else torch.bool) for k in range(4)]
     return tuple(as_t)
+
+
+def pair_tables(ligand_types: list[str], receptor, dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(n, M) tables of the Vina pair terms between ligand atoms typed ``ligand_types`` and
+    receptor atoms (``receptor``: a list of their X-Score types, or the tuple :func:`type_arrays` makes of it):
+    summed vdW radii (summed in ``dtype``), hydrophobic pairs and hydrogen-bonding pairs (1.0 / 0.0)."""
+    l_rad, l_hyd, l_don, l_acc = type_arrays(list(ligand_types))
+    r_rad, r_hyd, r_don, r_acc = receptor if isinstance(receptor, tuple) else type_arrays(list(receptor))
+    return (l_rad.to(dtype)[:, None] + r_rad.to(dtype)[None], (l_hyd[:, None] & r_hyd[None]).to(dtype),
+            ((l_don[:, None] & r_acc[None]) | (l_acc[:, None] & r_don[None])).to(dtype))
 
 
 def pair_energy(d: torch.Tensor, hydrophobic: torch.Tensor, hbond: torch.Tensor) -> torch.Tensor:
@@ -191,7 +202,7 @@ class VinaEnergy:
     def __init__(self, receptor_pdbqt: str, ligand_types: list[str], intra_pairs, center, size, *, maps=None):
         center = np.asarray(center, dtype=float)
         half = np.broadcast_to(np.asarray(size, dtype=float), (3,)) / 2
-        l_rad, l_hyd, l_don, l_acc = _type_arrays(list(ligand_types))
+        l_rad, l_hyd, l_don, l_acc = type_arrays(list(ligand_types))
         if maps is None:  # the pair sum over receptor atoms; with maps the receptor is in them
             pos, ad = pdbqt_atoms(receptor_pdbqt)
             types = xs_types(pos, ad)
@@ -199,10 +210,7 @@ class VinaEnergy:
             near = [i for i, t in enumerate(types)
                     if t is not None and (np.abs(pos[i] - center) - half).clip(min=0).max() < CUTOFF]
             self.rec_pos = torch.tensor(pos[near], dtype=torch.float64)
-            r_rad, r_hyd, r_don, r_acc = _type_arrays([types[i] for i in near])
-            self.radii = l_rad[:, None] + r_rad[None]                               # (n, M)
-            self.hydrophobic = (l_hyd[:, None] & r_hyd[None]).double()
-            self.hbond = ((l_don[:, None] & r_acc[None]) | (l_acc[:, None] & r_don[None])).double()
+            self.radii, self.hydrophobic, self.hbond = pair_tables(ligand_types, [types[i] for i in near])  # (n, M)
         pairs = torch.as_tensor(np.asarray(intra_pairs, dtype=np.int64).reshape(-1, 2))
         self.pairs = pairs
         i, j = pairs[:, 0], pairs[:, 1]
