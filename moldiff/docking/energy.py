@@ -115,7 +115,7 @@ def protein_xs_types(protein) -> list[str]:
     donors; other N/O (cofactors) as the receptor preparation of
     :func:`moldiff.metrics.pocket.receptor_pdbqt` types them: O acceptor, N plain. On the first 5
     posebusters_dev pockets 2,859 of 2,863 heavy atoms get the type Vina gives the prepared
-    receptor (the rest: histidine tautomers)."""
+    receptor (the rest: histidine tautomers; ``benchmarks/pocket_typing.py``)."""
     from moldiff.data.protein import METALS, RESIDUE_ALIASES
 
     pos, elements = np.asarray(protein.pos, dtype=float), list(protein.element)
