@@ -61,7 +61,7 @@ class MolDiffModel:
 
     def sample_mol3d(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                      num_atoms: int | None = None, batch_size: int = 64, progress: bool = False, callback=None,
-                     time_power: float | None = None, noise_scale: float = 1.0):
+                     time_power: float | None = None, noise_scale: float = 1.0, as_arrays: bool = False):
         """Sample ``n`` molecules as :class:`~moldiff.chem.Mol3D` (``None`` for numerical failures).
 
         Args:
@@ -73,6 +73,8 @@ class MolDiffModel:
                 steps at low noise, see :func:`~moldiff.diffusion.sampler.time_grid`).
             noise_scale: scale of the noise added at each DDPM step; 1 samples the model's
                 distribution (the EDM protocol), < 1 trades diversity for stability.
+            as_arrays: ``(elements, positions, charges)`` tuples instead of ``Mol3D`` (the same
+                molecules; RDKit is not imported, e.g. on a GPU machine without it).
         """
         from moldiff.diffusion.generate import sample_molecules
 
@@ -108,7 +110,7 @@ class MolDiffModel:
             out.extend(sample_molecules(self.denoiser, self.schedule, self.codec, self.elements, chunk, steps=steps,
                                         sampler=sampler, parameterization=self.parameterization, generator=gen,
                                         device=self.device, callback=callback, time_power=time_power,
-                                        noise_scale=noise_scale))
+                                        noise_scale=noise_scale, as_arrays=as_arrays))
         return out
 
     @staticmethod

@@ -5,7 +5,6 @@ import logging
 
 import torch
 
-from moldiff.chem.molecule import Mol3D
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.sampler import get_sampler
 from moldiff.diffusion.schedule import VPSchedule
@@ -39,7 +38,8 @@ def sample_molecules(
     x0_guide=None,
     time_power: float = 1.0,
     noise_scale: float = 1.0,
-) -> list[Mol3D | None]:
+    as_arrays: bool = False,
+) -> list:
     """Generate one batch of molecules.
 
     Args:
@@ -64,10 +64,12 @@ def sample_molecules(
         x0_project: projection of the implied clean positions at every step; x0_guide: a move
             of them given the implied clean features (see
             :class:`~moldiff.diffusion.wrappers.MolecularEps`).
+        as_arrays: return ``(elements, positions, charges)`` tuples instead of
+            :class:`Mol3D` (RDKit is then not imported: sampling on a machine without it).
 
     Returns:
-        B :class:`Mol3D` records (positions in Å, CoM at the origin, no bonds yet);
-        ``None`` for a molecule whose coordinates became non-finite (counted and logged).
+        B :class:`~moldiff.chem.Mol3D` records (positions in Å, CoM at the origin, no bonds
+        yet); ``None`` for a molecule whose coordinates became non-finite (counted and logged).
     """
     device = torch.device(device) if device is not None else next(denoiser.parameters()).device
     num_atoms = num_atoms.to(device)
@@ -90,7 +92,9 @@ def sample_molecules(
     if offset is not None:
         z = torch.cat([z[:, :3] + offset.to(device=device, dtype=z.dtype)[batch], z[:, 3:]], dim=1)
     atom_type, charge = codec.decode(z[:, 3:])
-    out: list[Mol3D | None] = []
+    if not as_arrays:
+        from moldiff.chem.molecule import Mol3D
+    out: list = []
     bad = 0
     for g, (pos, types, q) in enumerate(zip(z[:, :3].split(num_atoms.tolist()), atom_type.split(num_atoms.tolist()),
                                             charge.split(num_atoms.tolist()))):
@@ -98,7 +102,8 @@ def sample_molecules(
             bad += 1
             out.append(None)
             continue
-        out.append(Mol3D([elements[i] for i in types.tolist()], pos.double().cpu().numpy(), q.cpu().numpy()))
+        record = ([elements[i] for i in types.tolist()], pos.double().cpu().numpy(), q.cpu().numpy())
+        out.append(record if as_arrays else Mol3D(*record))
     if bad:
         log.warning("%d of %d sampled molecules had non-finite coordinates (returned as None)", bad, b)
     return out
