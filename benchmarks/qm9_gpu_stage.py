@@ -1,0 +1,224 @@
+"""One training stage of the QM9 model inside a short GPU lease (the `device` tool), then samples.
+
+Here (with qm9pack installed), once:
+
+    python benchmarks/qm9_gpu_stage.py prepare --dir .gpu
+
+writes QM9 as packed arrays (28 MB, under the lease's 64 MB carry limit) and a one-file
+``qm9pack`` dist-info into ``.gpu`` (ignored by git; the GPU machine has no qm9pack, RDKit
+or network). On the GPU machine, carrying ``.gpu``:
+
+    PYTHONPATH=. python3 benchmarks/qm9_gpu_stage.py run 550 --dir .gpu --init moldiff/pretrained/qm9_egnn.pt
+
+1. rebuilds moldiff's QM9 cache from the arrays;
+2. times bare training steps (forward, backward, AdamW, EMA) at each ``--batches`` size and
+   keeps the largest that buys >= 1.4x the molecules/s of the smaller one (the learning
+   rate is scaled by sqrt(batch / 256));
+3. trains ``configs/qm9_gpu.yaml`` from ``--init``'s EMA weights (a new run: fresh AdamW,
+   warm-up + cosine) for as many steps as the measured rate fits into what is left of the
+   budget (``trainer.max_time`` as the safety stop);
+4. exports best (lowest EMA validation loss) and last to ``$OUT/qm9_best.pt`` / ``qm9_last.pt``
+   and copies the run's ``metrics.csv``;
+5. samples ``--sample-n`` molecules (100 steps) with the best weights, in chunks of
+   ``--sample-batch`` seeded with the chunk's first index, until the budget, into
+   ``$OUT/samples_raw.pt``; score them on a machine with RDKit with
+   ``python benchmarks/qm9_quality.py --from-raw samples_raw.pt --model qm9_best.pt``.
+
+Everything lands in ``$OUT`` as it is produced: a run stopped late still returns its weights.
+``plan.json`` records the probe and the plan. CUDA sampling is not bit-reproducible between
+runs (atomic scatter-adds): the same seeds give statistically, not exactly, equal samples.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+T0 = time.time()
+
+
+def say(*a) -> None:
+    print(f"[{time.time() - T0:7.1f}s]", *a, flush=True)
+
+
+def prepare(folder: Path) -> None:
+    """QM9 arrays + a qm9pack dist-info stub for the cache name, into ``folder``."""
+    from importlib import metadata
+
+    import numpy as np
+
+    from moldiff.data.qm9 import load_qm9
+
+    folder.mkdir(parents=True, exist_ok=True)
+    a = vars(load_qm9())
+    np.savez_compressed(folder / "qm9_arrays.npz", pos=a["pos"].numpy(),
+                        atom_type=a["atom_type"].numpy().astype(np.int8),
+                        charge=a["charge"].numpy().astype(np.int8), ptr=a["ptr"].numpy(),
+                        index=a["index"].numpy(), smiles=np.array(a["smiles"]))
+    version = metadata.version("qm9pack")
+    info = folder / "site" / f"qm9pack-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: qm9pack\nVersion: {version}\n")
+    print(f"wrote {folder}/qm9_arrays.npz and {info}")
+
+
+def rebuild_cache(folder: Path) -> None:
+    import numpy as np
+    import torch
+
+    from moldiff.data.qm9 import _CACHE_VERSION, _cache_path
+
+    cache = _cache_path(None)
+    if cache.is_file():
+        return
+    z = np.load(folder / "qm9_arrays.npz")
+    arrays = {"pos": torch.from_numpy(z["pos"]), "atom_type": torch.from_numpy(z["atom_type"].astype(np.int64)),
+              "charge": torch.from_numpy(z["charge"].astype(np.int64)), "ptr": torch.from_numpy(z["ptr"]),
+              "index": torch.from_numpy(z["index"]), "smiles": z["smiles"].tolist()}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"version": _CACHE_VERSION, "arrays": arrays}, cache)
+
+
+def run(args) -> None:
+    out = Path(os.environ.get("OUT", "gpu_out"))
+    out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(args.dir / "site"))
+    os.environ.setdefault("MOLDIFF_CACHE", "/tmp/moldiff_cache")
+    import numpy as np
+    import torch
+
+    cuda = args.accelerator == "gpu"
+    say("torch", torch.__version__, torch.cuda.get_device_name(0) if cuda else "cpu")
+    rebuild_cache(args.dir)
+    from moldiff.api import export_model, load
+    from moldiff.build import build_datamodule, build_module
+    from moldiff.config import TrainConfig, load_config
+    from moldiff.data.qm9 import QM9_ELEMENTS
+    from moldiff.training.run import init_weights, train
+
+    run_dir = args.run_dir
+    if run_dir.exists():  # train() would resume from it instead of starting from --init
+        sys.exit(f"{run_dir}: exists; give a new --run-dir")
+    dev = torch.device("cuda" if cuda else "cpu")
+    if cuda:
+        torch.set_float32_matmul_precision("high")
+
+    def config(batch: int, extra=()):
+        lr = args.base_lr * (batch / 256) ** 0.5
+        return load_config("configs/qm9_gpu.yaml", TrainConfig, [
+            f"data.batch_size={batch}", f"data.num_workers={args.workers}", f"optim.lr={lr:.3g}",
+            f"trainer.accelerator={args.accelerator}", f"sampling.time_power={args.time_power}", *extra])
+
+    # 2. probe
+    probe = {}
+    for batch in args.batches:
+        cfg = config(batch)
+        dm = build_datamodule(cfg.data)
+        dm.setup("fit")
+        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist).to(dev)
+        init_weights(module, args.init)
+        opt = torch.optim.AdamW(module.denoiser.parameters(), lr=1e-6)
+        batches, stamps = iter(dm.train_dataloader()), []
+        for _ in range(args.probe_steps + 10):
+            loss, _ = module._loss(next(batches).to(dev), module.denoiser)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            module.ema.update_parameters(module.denoiser)
+            if cuda:
+                torch.cuda.synchronize()
+            stamps.append(time.perf_counter())
+        rate = args.probe_steps / (stamps[-1] - stamps[9])
+        probe[batch] = {"steps_per_s": rate, "mol_per_s": rate * batch, "loss": loss.item()}
+        say("probe batch", batch, {k: round(v, 3) for k, v in probe[batch].items()})
+        del batches, dm, module, opt
+    chosen = min(probe)
+    for b in sorted(probe)[1:]:
+        if probe[b]["mol_per_s"] >= 1.4 * probe[chosen]["mol_per_s"]:
+            chosen = b
+
+    # 3. train
+    train_s = args.budget - (time.time() - T0) - args.sample_reserve - 20.0  # 20 s: Lightning's start
+    steps = int(probe[chosen]["steps_per_s"] * args.rate_factor * train_s)
+    max_time = time.strftime("00:%H:%M:%S", time.gmtime(max(train_s + 10, 30)))
+    cfg = config(chosen, [f"trainer.init_from={args.init}", f"optim.warmup_steps={args.warmup}",
+                          f"trainer.max_steps={steps}", f"trainer.max_time={max_time}",
+                          f"trainer.output_dir={run_dir}", "trainer.checkpoint_every_n_steps=1000000"])
+    plan = {"init": str(args.init), "batch": chosen, "lr": cfg.optim.lr, "max_steps": steps, "max_time": max_time,
+            "train_budget_s": round(train_s, 1), "device": torch.cuda.get_device_name(0) if cuda else "cpu"}
+    say("plan", plan)
+
+    def save_plan():
+        (out / "plan.json").write_text(json.dumps({"probe": probe, "plan": plan}, indent=1))
+
+    save_plan()
+    start = time.time()
+    train(cfg, progress=False)
+    plan["train_wall_s"] = round(time.time() - start, 1)
+    say("trained in", plan["train_wall_s"], "s")
+
+    # 4. export
+    for name in ("best", "last"):
+        if (run_dir / "checkpoints" / f"{name}.ckpt").is_file():
+            plan[name] = export_model(run_dir / "checkpoints" / f"{name}.ckpt", out / f"qm9_{name}.pt").get("training")
+            say("exported", name, plan[name])
+    logs = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
+    if logs:
+        shutil.copy(logs[-1], out / "metrics.csv")
+    save_plan()
+
+    # 5. sample
+    weights = out / "qm9_best.pt" if (out / "qm9_best.pt").is_file() else out / "qm9_last.pt"
+    model = load(weights, device=str(dev))
+    deadline, samples, start = T0 + args.budget - 8, [], time.time()
+    for k in range(0, args.sample_n, args.sample_batch):
+        per_chunk = (time.time() - start) / max(k // args.sample_batch, 1)
+        if time.time() + 1.3 * per_chunk > deadline:
+            say("sampling stopped by the budget at", len(samples))
+            break
+        samples += model.sample_mol3d(min(args.sample_batch, args.sample_n - k), steps=100, seed=k,
+                                      batch_size=args.sample_batch, as_arrays=True)
+        ok = [r for r in samples if r is not None]
+        torch.save({"elements": QM9_ELEMENTS, "num_failed": len(samples) - len(ok),
+                    "counts": np.array([len(r[0]) for r in ok], dtype=np.int16),
+                    "types": np.array([QM9_ELEMENTS.index(e) for r in ok for e in r[0]], dtype=np.int8),
+                    "pos": np.concatenate([r[1] for r in ok]),
+                    "charges": np.concatenate([r[2] for r in ok]).astype(np.int8),
+                    "steps": 100, "time_power": model.default_time_power, "weights": weights.name,
+                    "seeds": f"chunks of {args.sample_batch}, each seeded with its first index",
+                    "sampling_s": round(time.time() - start, 1), "device": plan["device"]}, out / "samples_raw.pt")
+        say("sampled", len(samples))
+    say("done")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("prepare", help="write the data to carry (on a machine with qm9pack)")
+    pp.add_argument("--dir", type=Path, default=Path(".gpu"))
+    pr = sub.add_parser("run", help="train, export, sample (on the GPU machine)")
+    pr.add_argument("budget", type=float, help="seconds for the whole command")
+    pr.add_argument("--dir", type=Path, default=Path(".gpu"))
+    pr.add_argument("--init", type=Path, default=Path("moldiff/pretrained/qm9_egnn.pt"))
+    pr.add_argument("--run-dir", type=Path, default=Path(f"/tmp/runs/stage_{int(T0)}"))
+    pr.add_argument("--accelerator", default="gpu")
+    pr.add_argument("--batches", type=lambda s: [int(b) for b in s.split(",")], default=[256, 512])
+    pr.add_argument("--base-lr", type=float, default=2e-4, help="peak learning rate at batch 256")
+    pr.add_argument("--warmup", type=int, default=200)
+    pr.add_argument("--rate-factor", type=float, default=0.8, help="Lightning's steps/s over the bare probe's")
+    pr.add_argument("--time-power", type=float, default=2.0, help="the exported model's sampling step grid")
+    pr.add_argument("--probe-steps", type=int, default=40)
+    pr.add_argument("--workers", type=int, default=8)
+    pr.add_argument("--sample-n", type=int, default=10000)
+    pr.add_argument("--sample-batch", type=int, default=1000)
+    pr.add_argument("--sample-reserve", type=float, default=60.0, help="seconds kept for export and sampling")
+    args = p.parse_args()
+    prepare(args.dir) if args.cmd == "prepare" else run(args)
+
+
+if __name__ == "__main__":
+    main()
