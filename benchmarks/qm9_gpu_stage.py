@@ -70,17 +70,40 @@ def rebuild_cache(folder: Path) -> None:
     import numpy as np
     import torch
 
-    from moldiff.data.qm9 import _CACHE_VERSION, _cache_path
+    from moldiff.data.qm9 import QM9Arrays, _cache_path, write_cache
 
-    cache = _cache_path(None)
-    if cache.is_file():
+    if _cache_path(None).is_file():
         return
     z = np.load(folder / "qm9_arrays.npz")
-    arrays = {"pos": torch.from_numpy(z["pos"]), "atom_type": torch.from_numpy(z["atom_type"].astype(np.int64)),
-              "charge": torch.from_numpy(z["charge"].astype(np.int64)), "ptr": torch.from_numpy(z["ptr"]),
-              "index": torch.from_numpy(z["index"]), "smiles": z["smiles"].tolist()}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"version": _CACHE_VERSION, "arrays": arrays}, cache)
+    write_cache(QM9Arrays(pos=torch.from_numpy(z["pos"]), atom_type=torch.from_numpy(z["atom_type"].astype(np.int64)),
+                          charge=torch.from_numpy(z["charge"].astype(np.int64)), ptr=torch.from_numpy(z["ptr"]),
+                          index=torch.from_numpy(z["index"]), smiles=z["smiles"].tolist()))
+
+
+def pack_samples(samples: list, elements: tuple[str, ...]) -> dict:
+    """``(elements, positions, charges)`` records (``None`` for failures) -> flat arrays."""
+    import numpy as np
+
+    ok = [r for r in samples if r is not None]
+    return {"elements": elements, "num_failed": len(samples) - len(ok),
+            "counts": np.array([len(r[0]) for r in ok], dtype=np.int16),
+            "types": np.array([elements.index(e) for r in ok for e in r[0]], dtype=np.int8),
+            "pos": np.concatenate([r[1] for r in ok]), "charges": np.concatenate([r[2] for r in ok]).astype(np.int8)}
+
+
+def unpack_samples(blob: dict) -> tuple[list, dict]:
+    """:func:`pack_samples`'s arrays (plus metadata) -> Mol3D records (failures as ``None``), metadata."""
+    import numpy as np
+
+    from moldiff.chem.molecule import Mol3D
+
+    elements = blob["elements"]
+    ends = np.cumsum(blob["counts"].astype(np.int64))
+    mols = [Mol3D([elements[t] for t in blob["types"][a:b]], blob["pos"][a:b].astype(np.float64),
+                  blob["charges"][a:b].astype(np.int64)) for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    mols += [None] * int(blob.get("num_failed", 0))
+    meta = {k: v for k, v in blob.items() if k not in ("counts", "types", "pos", "charges", "elements")}
+    return mols, meta
 
 
 def run(args) -> None:
@@ -88,7 +111,6 @@ def run(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(args.dir / "site"))
     os.environ.setdefault("MOLDIFF_CACHE", "/tmp/moldiff_cache")
-    import numpy as np
     import torch
 
     cuda = args.accelerator == "gpu"
@@ -144,6 +166,8 @@ def run(args) -> None:
     # 3. train
     train_s = args.budget - (time.time() - T0) - args.sample_reserve - 20.0  # 20 s: Lightning's start
     steps = int(probe[chosen]["steps_per_s"] * args.rate_factor * train_s)
+    if steps < 1:
+        sys.exit(f"budget {args.budget:.0f} s leaves no time to train after the probe and --sample-reserve")
     max_time = time.strftime("00:%H:%M:%S", time.gmtime(max(train_s + 10, 30)))
     cfg = config(chosen, [f"trainer.init_from={args.init}", f"optim.warmup_steps={args.warmup}",
                           f"trainer.max_steps={steps}", f"trainer.max_time={max_time}",
@@ -182,13 +206,8 @@ def run(args) -> None:
             break
         samples += model.sample_mol3d(min(args.sample_batch, args.sample_n - k), steps=100, seed=k,
                                       batch_size=args.sample_batch, as_arrays=True)
-        ok = [r for r in samples if r is not None]
-        torch.save({"elements": QM9_ELEMENTS, "num_failed": len(samples) - len(ok),
-                    "counts": np.array([len(r[0]) for r in ok], dtype=np.int16),
-                    "types": np.array([QM9_ELEMENTS.index(e) for r in ok for e in r[0]], dtype=np.int8),
-                    "pos": np.concatenate([r[1] for r in ok]),
-                    "charges": np.concatenate([r[2] for r in ok]).astype(np.int8),
-                    "steps": 100, "time_power": model.default_time_power, "weights": weights.name,
+        torch.save({**pack_samples(samples, QM9_ELEMENTS), "steps": 100, "time_power": model.default_time_power,
+                    "weights": weights.name,
                     "seeds": f"chunks of {args.sample_batch}, each seeded with its first index",
                     "sampling_s": round(time.time() - start, 1), "device": plan["device"]}, out / "samples_raw.pt")
         say("sampled", len(samples))

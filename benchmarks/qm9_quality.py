@@ -23,24 +23,9 @@ from pathlib import Path
 import torch
 
 from _common import machine, report
+from qm9_gpu_stage import unpack_samples
 from moldiff.api import load
 from moldiff.metrics import evaluate, reference_smiles
-
-
-def read_raw(path):
-    """Packed arrays (counts, types, pos, charges) -> Mol3D records, and the stored metadata."""
-    import numpy as np
-
-    from moldiff.chem.molecule import Mol3D
-
-    blob = torch.load(path, weights_only=False)
-    elements = blob["elements"]
-    ends = np.cumsum(blob["counts"].astype(np.int64))
-    mols = [Mol3D([elements[t] for t in blob["types"][a:b]], blob["pos"][a:b].astype(np.float64),
-                  blob["charges"][a:b].astype(np.int64)) for a, b in zip(np.r_[0, ends[:-1]], ends)]
-    mols += [None] * int(blob.get("num_failed", 0))
-    meta = {k: v for k, v in blob.items() if k not in ("counts", "types", "pos", "charges", "elements")}
-    return mols, meta
 
 
 def main() -> None:
@@ -68,7 +53,7 @@ def main() -> None:
     reference = None if args.no_novelty else reference_smiles("qm9", progress=False)
     rows = []
     if args.from_raw:
-        mols, meta = read_raw(args.from_raw)
+        mols, meta = unpack_samples(torch.load(args.from_raw, weights_only=False))
         metrics = evaluate(mols, reference=reference)
         seconds = meta.get("sampling_s")
         row = {"steps": meta.get("steps"), "sampler": model.default_sampler,

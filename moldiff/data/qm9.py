@@ -136,6 +136,16 @@ def _cache_path(root: Path | None) -> Path:
     return (Path(root) if root else cache_dir()) / f"qm9_v{_CACHE_VERSION}_qm9pack-{version}.pt"
 
 
+def write_cache(arrays: QM9Arrays, path: str | Path | None = None) -> Path:
+    """Write ``arrays`` as the processed-QM9 cache file that :func:`load_qm9` reads
+    (default: its own path), atomically. Returns the path."""
+    path = _cache_path(None) if path is None else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save({"version": _CACHE_VERSION, "arrays": vars(arrays)}, tmp)
+    return path
+
+
 def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     """Load all of QM9, converting the qm9pack CSVs on first use.
 
@@ -155,9 +165,7 @@ def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     start = time.perf_counter()
     log.info("QM9: converting the qm9pack CSVs (once) into %s", path)
     arrays = _parse_csvs(_csv_paths())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save({"version": _CACHE_VERSION, "arrays": vars(arrays)}, tmp)
+    write_cache(arrays, path)
     log.info("QM9: %d molecules converted in %.1f s", len(arrays), time.perf_counter() - start)
     return arrays
 
