@@ -25,6 +25,7 @@ import torch
 from _common import machine, report
 from qm9_gpu_stage import unpack_samples
 from moldiff.api import load
+from moldiff.diffusion import SAMPLERS
 from moldiff.metrics import evaluate, reference_smiles
 
 
@@ -33,7 +34,7 @@ def main() -> None:
     p.add_argument("--model", default=None, help="shipped model name or checkpoint (default: shipped qm9)")
     p.add_argument("--n", type=int, default=1000, help="molecules per step count")
     p.add_argument("--steps", type=int, nargs="+", default=[100])
-    p.add_argument("--sampler", default=None, choices=["ddpm", "ddim"])
+    p.add_argument("--sampler", default=None, choices=list(SAMPLERS))
     p.add_argument("--time-power", type=float, default=None, help="step grid t = u^P (default: the model's)")
     p.add_argument("--noise-scale", type=float, default=1.0, help="DDPM noise scale (1: the model's distribution)")
     p.add_argument("--seed", type=int, default=0)

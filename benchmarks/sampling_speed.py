@@ -18,7 +18,7 @@ from _common import machine, median, peak_memory_mb, report
 from moldiff.build import build_denoiser
 from moldiff.config import ModelConfig
 from moldiff.data import QM9_ELEMENTS, qm9_stats
-from moldiff.diffusion import FeatureCodec, PolynomialSchedule
+from moldiff.diffusion import SAMPLERS, FeatureCodec, PolynomialSchedule
 from moldiff.diffusion.generate import sample_molecules
 
 EDM_REFERENCE_MOL_PER_S = 64 / 137.0
@@ -31,7 +31,7 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=6)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
+    p.add_argument("--sampler", default="ddpm", choices=list(SAMPLERS))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--device", default="cpu")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
 
 #: checkpoint formats this module reads (written by moldiff.training.module and export_model)
@@ -89,8 +90,8 @@ class MolDiffModel:
             raise InputError(f"batch size must be positive, got {batch_size}")
         if num_atoms is not None and num_atoms <= 0:
             raise InputError(f"num_atoms must be positive, got {num_atoms}")
-        if sampler not in ("ddpm", "ddim"):
-            raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+        if sampler not in SAMPLER_NAMES:
+            raise InputError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLER_NAMES)}")
         if not time_power > 0:
             raise InputError(f"time power must be positive, got {time_power}")
         if not 0 < noise_scale <= 1:
@@ -233,8 +234,8 @@ class PocketModel:
                 raise InputError("num_atoms='reference' needs a reference ligand (ligand=...)")
         elif num_atoms is not None and not 2 <= num_atoms <= 150:
             raise InputError(f"num_atoms must be between 2 and 150, got {num_atoms}")
-        if sampler not in ("ddpm", "ddim"):
-            raise InputError(f"unknown sampler {sampler!r}; choose ddpm or ddim")
+        if sampler not in SAMPLER_NAMES:
+            raise InputError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLER_NAMES)}")
         clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
         if clash_distance < 0:
             raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from moldiff import __version__
+from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
 from moldiff.paths import check_writable, write_json
 
@@ -470,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("-n", type=int, default=100, help="number of molecules")
     sa.add_argument("-o", "--output", help="output SDF (written atomically)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    sa.add_argument("--sampler", choices=["ddpm", "ddim"], default=None)
+    sa.add_argument("--sampler", choices=SAMPLER_NAMES, default=None)
     sa.add_argument("--time-power", type=float, default=None,
                     help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
     sa.add_argument("--noise-scale", type=float, default=1.0,
@@ -497,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--num-atoms", default=None, metavar="K|ref",
                     help="heavy atoms per ligand, or 'ref': the --ligand's count (default: drawn given the pocket size)")
     de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    de.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    de.add_argument("--sampler", choices=SAMPLER_NAMES, default="ddpm")
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--batch-size", type=int, default=16)
     de.add_argument("--clash-distance", type=float, default=None, metavar="D",

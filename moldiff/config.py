@@ -25,6 +25,10 @@ import yaml
 
 from moldiff.errors import InputError
 
+#: sampler names (:data:`moldiff.diffusion.sampler.SAMPLERS`), here for argument parsers that must not import torch
+SamplerName = Literal["ddpm", "ddim", "dpm2m"]
+SAMPLER_NAMES: tuple[str, ...] = typing.get_args(SamplerName)
+
 T = TypeVar("T")
 
 
@@ -291,7 +295,7 @@ class SamplingConfig:
     """Defaults for sampling, and the sample-and-evaluate callback during training."""
 
     steps: int = option(100, min=1)
-    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    sampler: SamplerName = "ddpm"
     time_power: float = option(1.0, min=0.1, help="step grid t = u ** time_power; > 1 puts more steps at low noise")
     every_n_epochs: int = option(1, min=0, help="0 disables sampling during training")
     num_samples: int = option(64, min=1)
@@ -388,7 +392,7 @@ class DockConfig:
     model: str = option("pocket", help="pocket model: a shipped name or a checkpoint file")
     num_poses: int = option(10, min=1, help="K poses per complex")
     steps: int = option(40, min=1)
-    sampler: Literal["ddpm", "ddim"] = "ddpm"
+    sampler: SamplerName = "ddpm"
     conformers: int = option(30, min=1, help="RDKit conformers per ligand")
     refine: bool = option(True, help="Vina local optimisation of each pose")
     refine_steps: int = option(20, min=0, help="Monte Carlo trials per pose after the local optimisation")

@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from moldiff.config import SAMPLER_NAMES
 from moldiff.diffusion.noise import com_free_noise, remove_mean
-from moldiff.diffusion.sampler import get_sampler, sample_ddim, sample_ddpm, time_grid
+from moldiff.diffusion.sampler import SAMPLERS, get_sampler, sample_ddim, sample_ddpm, sample_dpm2m, time_grid
 from moldiff.diffusion.schedule import CosineSchedule, PolynomialSchedule, build_schedule
 
 SCHEDULES = [PolynomialSchedule(), PolynomialSchedule(power=1.5), CosineSchedule()]
@@ -71,7 +72,7 @@ def test_time_grid_power_moves_steps_to_low_noise():
         time_grid(10, power=0.0)
 
 
-@pytest.mark.parametrize("sampler", [sample_ddpm, sample_ddim], ids=["ddpm", "ddim"])
+@pytest.mark.parametrize("sampler", [sample_ddpm, sample_ddim, sample_dpm2m], ids=["ddpm", "ddim", "dpm2m"])
 @pytest.mark.parametrize("schedule,time_power", [(PolynomialSchedule(), 1.0), (CosineSchedule(), 1.0),
                                                  (PolynomialSchedule(), 2.0)], ids=repr)
 def test_sampler_recovers_toy_gaussian(sampler, schedule, time_power):
@@ -84,6 +85,32 @@ def test_sampler_recovers_toy_gaussian(sampler, schedule, time_power):
     cov = torch.cov(x.T)
     off = cov - torch.diag(torch.diag(cov))
     assert off.abs().max() < 0.05
+
+
+def test_second_order_sampler_is_more_accurate_in_few_steps():
+    """On the u^2 grid the multistep correction removes most of DDPM's discretisation error
+    (measured with 200k samples: 50 steps, worst relative std error 1.2 % against 6.4 %)."""
+    schedule = PolynomialSchedule()
+    z = torch.randn(20_000, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    err = {}
+    for name, sampler in (("ddpm", sample_ddpm), ("dpm2m", sample_dpm2m)):
+        x = sampler(exact_eps(schedule), schedule, z, 50, generator=torch.Generator().manual_seed(1), time_power=2.0)
+        err[name] = (x.std(0) / STD - 1).abs().max().item()
+        assert torch.allclose(x.mean(0), MU, atol=0.05)
+    assert err["dpm2m"] < 0.03 < 0.045 < err["ddpm"], err
+
+
+def test_dpm2m_first_step_is_the_ddpm_step():
+    schedule = PolynomialSchedule()
+    z = torch.randn(500, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    a = sample_ddpm(exact_eps(schedule), schedule, z, 1, generator=torch.Generator().manual_seed(3))
+    b = sample_dpm2m(exact_eps(schedule), schedule, z, 1, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(a, b, atol=1e-10)  # one step: no previous estimate, no noise
+    two = [f(exact_eps(schedule), schedule, z, 2, generator=torch.Generator().manual_seed(3), noise_scale=0.5)
+           for f in (sample_ddpm, sample_dpm2m)]
+    assert not torch.allclose(two[0], two[1])  # the second step is corrected
+    assert get_sampler("dpm2m") is sample_dpm2m
+    assert tuple(SAMPLERS) == SAMPLER_NAMES  # the torch-free list the CLI offers
 
 
 def test_noise_scale_shrinks_the_spread_of_ancestral_samples():

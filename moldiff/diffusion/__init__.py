@@ -2,7 +2,7 @@
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.noise import com_free_noise, remove_mean
-from moldiff.diffusion.sampler import SAMPLERS, get_sampler, sample_ddim, sample_ddpm
+from moldiff.diffusion.sampler import SAMPLERS, get_sampler, sample_ddim, sample_ddpm, sample_dpm2m
 from moldiff.diffusion.schedule import CosineSchedule, PolynomialSchedule, VPSchedule, build_schedule
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "remove_mean",
     "sample_ddim",
     "sample_ddpm",
+    "sample_dpm2m",
 ]
