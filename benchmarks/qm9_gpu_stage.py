@@ -133,7 +133,8 @@ def run(args) -> None:
         lr = args.base_lr * (batch / 256) ** 0.5
         return load_config("configs/qm9_gpu.yaml", TrainConfig, [
             f"data.batch_size={batch}", f"data.num_workers={args.workers}", f"optim.lr={lr:.3g}",
-            f"trainer.accelerator={args.accelerator}", f"sampling.time_power={args.time_power}", *extra])
+            f"trainer.accelerator={args.accelerator}", f"sampling.time_power={args.time_power}",
+            f"sampling.sampler={args.sampler}", f"sampling.noise_scale={args.noise_scale}", *extra])
 
     # 2. probe
     probe = {}
@@ -206,7 +207,8 @@ def run(args) -> None:
             break
         samples += model.sample_mol3d(min(args.sample_batch, args.sample_n - k), steps=100, seed=k,
                                       batch_size=args.sample_batch, as_arrays=True)
-        torch.save({**pack_samples(samples, QM9_ELEMENTS), "steps": 100, "time_power": model.default_time_power,
+        torch.save({**pack_samples(samples, QM9_ELEMENTS), "steps": 100, "sampler": model.default_sampler,
+                    "time_power": model.default_time_power, "noise_scale": model.default_noise_scale,
                     "weights": weights.name,
                     "seeds": f"chunks of {args.sample_batch}, each seeded with its first index",
                     "sampling_s": round(time.time() - start, 1), "device": plan["device"]}, out / "samples_raw.pt")
@@ -229,7 +231,9 @@ def main() -> None:
     pr.add_argument("--base-lr", type=float, default=2e-4, help="peak learning rate at batch 256")
     pr.add_argument("--warmup", type=int, default=200)
     pr.add_argument("--rate-factor", type=float, default=0.8, help="Lightning's steps/s over the bare probe's")
-    pr.add_argument("--time-power", type=float, default=2.0, help="the exported model's sampling step grid")
+    pr.add_argument("--time-power", type=float, default=3.0, help="the exported model's sampling step grid")
+    pr.add_argument("--sampler", default="dpm2m", help="the exported model's default sampler")
+    pr.add_argument("--noise-scale", type=float, default=0.7, help="the exported model's default noise scale")
     pr.add_argument("--probe-steps", type=int, default=40)
     pr.add_argument("--workers", type=int, default=8)
     pr.add_argument("--sample-n", type=int, default=10000)

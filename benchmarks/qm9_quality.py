@@ -36,7 +36,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, nargs="+", default=[100])
     p.add_argument("--sampler", default=None, choices=list(SAMPLERS))
     p.add_argument("--time-power", type=float, default=None, help="step grid t = u^P (default: the model's)")
-    p.add_argument("--noise-scale", type=float, default=1.0, help="DDPM noise scale (1: the model's distribution)")
+    p.add_argument("--noise-scale", type=float, default=None,
+                   help="noise scale of the stochastic samplers (default: the model's; 1: the model's distribution)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--no-novelty", action="store_true", help="skip novelty (its reference takes ~90 s once)")
@@ -57,9 +58,9 @@ def main() -> None:
         mols, meta = unpack_samples(torch.load(args.from_raw, weights_only=False))
         metrics = evaluate(mols, reference=reference)
         seconds = meta.get("sampling_s")
-        row = {"steps": meta.get("steps"), "sampler": model.default_sampler,
+        row = {"steps": meta.get("steps"), "sampler": meta.get("sampler", "ddpm"),
                "time_power": meta.get("time_power", model.default_time_power),
-               "noise_scale": 1.0, **metrics, "sampled_on": meta.get("device"), "sampling_seconds": seconds,
+               "noise_scale": meta.get("noise_scale", 1.0), **metrics, "sampled_on": meta.get("device"), "sampling_seconds": seconds,
                "mol_per_s": round(len(mols) / seconds, 2) if seconds else None,
                "seconds_per_mol": round(seconds / len(mols), 5) if seconds else None, "raw_file": str(args.from_raw)}
         rows.append(row)
@@ -80,7 +81,7 @@ def main() -> None:
             write_sdf(model.to_rdkit(mols), Path(args.sdf_dir) / f"steps{steps}.sdf")
         row = {"steps": steps, "sampler": args.sampler or model.default_sampler,
                "time_power": model.default_time_power if args.time_power is None else args.time_power,
-               "noise_scale": args.noise_scale, **metrics,
+               "noise_scale": model.default_noise_scale if args.noise_scale is None else args.noise_scale, **metrics,
                "sampling_seconds": round(seconds, 2), "mol_per_s": round(args.n / seconds, 2),
                "seconds_per_mol": round(seconds / args.n, 4)}
         rows.append(row)

@@ -31,14 +31,14 @@ class MolDiffModel:
 
     def __init__(self, denoiser, schedule, codec, elements, num_atoms_hist, *, parameterization: str = "eps",
                  default_steps: int = 100, default_sampler: str = "ddpm", default_time_power: float = 1.0,
-                 config: dict | None = None, card: dict | None = None) -> None:
+                 default_noise_scale: float = 1.0, config: dict | None = None, card: dict | None = None) -> None:
         self.denoiser = denoiser.eval()
         self.schedule, self.codec = schedule, codec
         self.elements = tuple(elements)
         self.num_atoms_hist = np.asarray(num_atoms_hist, dtype=np.int64)
         self.parameterization = parameterization
         self.default_steps, self.default_sampler = default_steps, default_sampler
-        self.default_time_power = default_time_power
+        self.default_time_power, self.default_noise_scale = default_time_power, default_noise_scale
         self.config = config or {}
         self.card = card or {}
 
@@ -49,7 +49,8 @@ class MolDiffModel:
         return cls(module.ema.module, module.schedule, module.codec, module.elements,
                    module.num_atoms_hist.cpu().numpy(), parameterization=module.parameterization,
                    default_steps=sampling.get("steps", 100), default_sampler=sampling.get("sampler", "ddpm"),
-                   default_time_power=sampling.get("time_power", 1.0), config=module.run_config)
+                   default_time_power=sampling.get("time_power", 1.0),
+                   default_noise_scale=sampling.get("noise_scale", 1.0), config=module.run_config)
 
     @property
     def device(self) -> torch.device:
@@ -62,18 +63,20 @@ class MolDiffModel:
 
     def sample_mol3d(self, n: int, *, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                      num_atoms: int | None = None, batch_size: int = 64, progress: bool = False, callback=None,
-                     time_power: float | None = None, noise_scale: float = 1.0, as_arrays: bool = False):
+                     time_power: float | None = None, noise_scale: float | None = None, as_arrays: bool = False):
         """Sample ``n`` molecules as :class:`~moldiff.chem.Mol3D` (``None`` for numerical failures).
 
         Args:
             n: number of molecules (> 0). steps: sampler steps (default: the training config's).
-            sampler: ``"ddpm"`` or ``"ddim"``. seed: makes the result exactly reproducible.
+            sampler: ``"ddpm"``, ``"ddim"`` or ``"dpm2m"`` (default: the model's). seed: makes the
+                result exactly reproducible.
             num_atoms: fixed atom count; default draws from the training histogram.
             batch_size: molecules per denoiser batch. progress: show a progress bar.
             time_power: step grid ``t = u ** time_power`` (default: the model's; > 1 puts more
                 steps at low noise, see :func:`~moldiff.diffusion.sampler.time_grid`).
-            noise_scale: scale of the noise added at each DDPM step; 1 samples the model's
-                distribution (the EDM protocol), < 1 trades diversity for stability.
+            noise_scale: scale of the noise added at each stochastic step (default: the model's);
+                1 samples the model's distribution, < 1 (lower temperature) trades diversity for
+                stability.
             as_arrays: ``(elements, positions, charges)`` tuples instead of ``Mol3D`` (the same
                 molecules; RDKit is not imported, e.g. on a GPU machine without it).
         """
@@ -82,6 +85,7 @@ class MolDiffModel:
         steps = self.default_steps if steps is None else steps
         sampler = sampler or self.default_sampler
         time_power = self.default_time_power if time_power is None else time_power
+        noise_scale = self.default_noise_scale if noise_scale is None else noise_scale
         if n <= 0:
             raise InputError(f"number of molecules must be positive, got {n}")
         if steps <= 0:
@@ -145,6 +149,7 @@ class MolDiffModel:
             "default_steps": self.default_steps,
             "default_sampler": self.default_sampler,
             "default_time_power": self.default_time_power,
+            "default_noise_scale": self.default_noise_scale,
             "config": self.config,
         }
 
@@ -371,6 +376,7 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     model = MolDiffModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                          parameterization=cfg.diffusion.parameterization, default_steps=sampling.steps,
                          default_sampler=sampling.sampler, default_time_power=sampling.time_power,
+                         default_noise_scale=sampling.noise_scale,
                          config=meta["config"], card=card)
     model.denoiser.to(device)
     return model

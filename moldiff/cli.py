@@ -471,12 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("-n", type=int, default=100, help="number of molecules")
     sa.add_argument("-o", "--output", help="output SDF (written atomically)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    sa.add_argument("--sampler", choices=SAMPLER_NAMES, default=None)
+    sa.add_argument("--sampler", choices=SAMPLER_NAMES, default=None,
+                    help="ddpm (ancestral), ddim (deterministic) or dpm2m (second-order stochastic); default: the model's")
     sa.add_argument("--time-power", type=float, default=None,
                     help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
-    sa.add_argument("--noise-scale", type=float, default=1.0,
-                    help="scale of the noise added per DDPM step: 1 = the model's distribution (default), "
-                         "< 1 = lower temperature, more stable and less diverse molecules")
+    sa.add_argument("--noise-scale", type=float, default=None,
+                    help="scale of the noise added per stochastic step (default: the model's): 1 = the model's "
+                         "distribution, < 1 = lower temperature, more stable and less diverse molecules")
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--batch-size", type=int, default=64)
     sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")

@@ -297,6 +297,9 @@ class SamplingConfig:
     steps: int = option(100, min=1)
     sampler: SamplerName = "ddpm"
     time_power: float = option(1.0, min=0.1, help="step grid t = u ** time_power; > 1 puts more steps at low noise")
+    noise_scale: float = option(1.0, min=0.01, max=1.0,
+                                help="noise added per stochastic step x this; 1 = the model's distribution, "
+                                     "< 1 = lower temperature")
     every_n_epochs: int = option(1, min=0, help="0 disables sampling during training")
     num_samples: int = option(64, min=1)
     batch_size: int = option(64, min=1)

@@ -39,6 +39,10 @@ def test_default_load_matches_card_and_samples_real_molecules():
     assert card["name"] == "qm9" and card["elements"] == ["H", "C", "N", "O", "F"]
     assert card["parameters"] == card["architecture"]["parameters"]
     assert card["training"]["epoch"] is not None
+    # the sampler the card describes (and its figures were measured with) is the one the weights default to
+    sampling = card["sampling"]
+    assert (model.default_sampler, model.default_steps, model.default_time_power, model.default_noise_scale) == (
+        sampling["sampler"], sampling["steps"], sampling["time_power"], sampling["noise_scale"])
     mols = model.sample_mol3d(32, steps=50, seed=0, batch_size=32)
     metrics = evaluate(mols)
     # an untrained network of the same shape scatters the atoms: atom stability 0, uniqueness 0.03

@@ -93,6 +93,23 @@ def test_load_and_sample_is_reproducible(tiny_run):
         model.sample(2, steps=3, time_power=-1.0)
     dense = model.sample_mol3d(2, steps=3, seed=0, time_power=2.0)  # another step grid, another path
     assert all(m is not None for m in dense) and not (dense[0].pos == model.sample_mol3d(2, steps=3, seed=0)[0].pos).all()
+    with pytest.raises(InputError, match="unknown sampler"):
+        model.sample(2, steps=3, sampler="euler")
+
+
+def test_sampling_defaults_come_from_the_model(tiny_run):
+    _, last = tiny_run
+    model = moldiff.load(last)
+    assert (model.default_sampler, model.default_noise_scale) == ("ddpm", 1.0)  # tiny.yaml: the config defaults
+    base = model.sample_mol3d(2, steps=4, seed=0)[0].pos
+    cold = model.sample_mol3d(2, steps=4, seed=0, noise_scale=0.5)[0].pos
+    second = model.sample_mol3d(2, steps=4, seed=0, sampler="dpm2m")[0].pos
+    assert not (cold == base).all() and not (second == base).all()
+    model.default_sampler, model.default_noise_scale = "dpm2m", 0.5  # as a shipped model's config sets them
+    assert (model.sample_mol3d(2, steps=4, seed=0)[0].pos == model.sample_mol3d(
+        2, steps=4, seed=0, sampler="dpm2m", noise_scale=0.5)[0].pos).all()
+    info = model.info()
+    assert info["default_sampler"] == "dpm2m" and info["default_noise_scale"] == 0.5
 
 
 def test_export_keeps_exactly_what_sampling_needs(tiny_run, tmp_path):

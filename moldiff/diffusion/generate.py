@@ -45,9 +45,9 @@ def sample_molecules(
     Args:
         denoiser: the (EMA) network, in eval mode.
         num_atoms: (B,) atoms per molecule.
-        steps: sampler steps; sampler: ``"ddpm"`` or ``"ddim"``; time_power: the step grid
+        steps: sampler steps; sampler: a name of :data:`~moldiff.diffusion.sampler.SAMPLERS`; time_power: the step grid
             (``t = u ** time_power`` over a uniform ``u``; > 1 puts more steps at low noise);
-            noise_scale: scale of the noise added per DDPM step (< 1: lower temperature).
+            noise_scale: scale of the noise added per stochastic step (< 1: lower temperature).
         generator: seeds the initial noise and every sampling step (on ``device``).
         callback: ``callback(i, t, z, x0_pred)`` per step, ``z`` packed as ``[pos | h]``.
         context: pocket-conditioned sampling: extra denoiser kwargs (``pocket_pos``,
