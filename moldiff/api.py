@@ -167,6 +167,7 @@ class PocketModel:
 
     def __init__(self, denoiser, schedule, codec, elements, num_atoms_hist, size_pairs, *,
                  parameterization: str = "eps", default_steps: int = 100, radius: float = 10.0,
+                 default_sampler: str = "ddpm", default_time_power: float = 1.0, default_noise_scale: float = 1.0,
                  config: dict | None = None, card: dict | None = None) -> None:
         self.denoiser = denoiser.eval()
         self.schedule, self.codec = schedule, codec
@@ -174,6 +175,8 @@ class PocketModel:
         self.num_atoms_hist = np.asarray(num_atoms_hist, dtype=np.int64)
         self.size_pairs = torch.as_tensor(size_pairs, dtype=torch.long)
         self.parameterization, self.default_steps, self.radius = parameterization, default_steps, radius
+        self.default_sampler, self.default_time_power = default_sampler, default_time_power
+        self.default_noise_scale = default_noise_scale
         self.config, self.card = config or {}, card or {}
 
     @property
@@ -196,9 +199,10 @@ class PocketModel:
         return site, pocket_graph(site), ligand_pos
 
     def design_mol3d(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
-                     num_atoms: int | str | None = None, steps: int | None = None, sampler: str = "ddpm",
+                     num_atoms: int | str | None = None, steps: int | None = None, sampler: str | None = None,
                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
-                     clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True):
+                     clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True,
+                     time_power: float | None = None, noise_scale: float | None = None):
         """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
 
         ``num_atoms``: heavy atoms per ligand; ``None`` draws them given the pocket size (from
@@ -214,21 +218,32 @@ class PocketModel:
         moved onto its main fragment at every step (:class:`~moldiff.diffusion.guidance.FragmentJoin`).
         ``vina_guidance``: energy guidance -- the predicted ligand moves down Vina's energy with
         the pocket at every step (:class:`~moldiff.diffusion.guidance.VinaGuidance`); designs are
-        then steered towards the score they are judged by."""
+        then steered towards the score they are judged by.
+        ``sampler``, ``time_power``, ``noise_scale``: as for :meth:`MolDiffModel.sample_mol3d`
+        (default: the model's)."""
         return self._generate(protein, ligand=ligand, center=center, box=box, radius=radius, n=n,
                               num_atoms=num_atoms, steps=steps, sampler=sampler, seed=seed,
                               batch_size=batch_size, progress=progress, clash_distance=clash_distance,
-                              join_fragments=join_fragments, vina_guidance=vina_guidance)[0]
+                              join_fragments=join_fragments, vina_guidance=vina_guidance, time_power=time_power,
+                              noise_scale=noise_scale)[0]
 
     def _generate(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
-                  num_atoms: int | str | None = None, steps: int | None = None, sampler: str = "ddpm",
+                  num_atoms: int | str | None = None, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, batch_size: int = 16, progress: bool = False,
-                  clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True):
+                  clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True,
+                  time_power: float | None = None, noise_scale: float | None = None):
         """:meth:`design_mol3d`, and the pocket (a :class:`~moldiff.data.protein.Protein`) it designed in."""
         from moldiff.diffusion.guidance import CLASH_DISTANCE
         from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
 
         steps = self.default_steps if steps is None else steps
+        sampler = sampler or self.default_sampler
+        time_power = self.default_time_power if time_power is None else time_power
+        noise_scale = self.default_noise_scale if noise_scale is None else noise_scale
+        if not time_power > 0:
+            raise InputError(f"time power must be positive, got {time_power}")
+        if not 0 < noise_scale <= 1:
+            raise InputError(f"noise scale must be in (0, 1], got {noise_scale}")
         for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
             if value <= 0:
                 raise InputError(f"{name} must be positive, got {value}")
@@ -269,7 +284,8 @@ class PocketModel:
                                         pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
                                         parameterization=self.parameterization, generator=gen,
                                         clash_distance=clash_distance or None, join_fragments=join_fragments,
-                                        pocket_xs_types=None if xs is None else xs * len(chunk)))
+                                        pocket_xs_types=None if xs is None else xs * len(chunk),
+                                        time_power=time_power, noise_scale=noise_scale))
         return out, site
 
     def design(self, protein, *, relax: bool = True, **kwargs):
@@ -297,6 +313,8 @@ class PocketModel:
         return {**self.card, "task": "pocket", "elements": list(self.elements),
                 "parameters": sum(p.numel() for p in self.denoiser.parameters()),
                 "parameterization": self.parameterization, "default_steps": self.default_steps,
+                "default_sampler": self.default_sampler, "default_time_power": self.default_time_power,
+                "default_noise_scale": self.default_noise_scale,
                 "pocket_radius": self.radius, "training_complexes": int(self.size_pairs.shape[1]),
                 "config": self.config}
 
@@ -370,7 +388,9 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     if meta.get("task", "molecules") == "pocket":
         model = PocketModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                             state.get("size_pairs", torch.zeros(2, 0)), parameterization=cfg.diffusion.parameterization,
-                            default_steps=sampling.steps, radius=cfg.data.radius, config=meta["config"], card=card)
+                            default_steps=sampling.steps, radius=cfg.data.radius, default_sampler=sampling.sampler,
+                            default_time_power=sampling.time_power, default_noise_scale=sampling.noise_scale,
+                            config=meta["config"], card=card)
         model.denoiser.to(device)
         return model
     model = MolDiffModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),

@@ -294,7 +294,8 @@ def cmd_design(args: argparse.Namespace) -> int:
                 raise InputError(f"--num-atoms must be a number or 'ref', got {args.num_atoms!r}") from None
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
                         ("--num-atoms", num_atoms if isinstance(num_atoms, int) else None),
-                        ("--radius", args.radius)):
+                        ("--radius", args.radius), ("--time-power", args.time_power),
+                        ("--noise-scale", args.noise_scale)):
         if value is not None and value <= 0:
             raise InputError(f"{flag} must be positive, got {value}")
     site = _site(args)
@@ -305,7 +306,7 @@ def cmd_design(args: argparse.Namespace) -> int:
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                         progress=not args.quiet, clash_distance=args.clash_distance,
                         join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance,
-                        relax=not args.no_relax)
+                        relax=not args.no_relax, time_power=args.time_power, noise_scale=args.noise_scale)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -499,7 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--num-atoms", default=None, metavar="K|ref",
                     help="heavy atoms per ligand, or 'ref': the --ligand's count (default: drawn given the pocket size)")
     de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    de.add_argument("--sampler", choices=SAMPLER_NAMES, default="ddpm")
+    de.add_argument("--sampler", choices=SAMPLER_NAMES, default=None, help="default: the model's")
+    de.add_argument("--time-power", type=float, default=None, help="step grid t = u^P (default: the model's)")
+    de.add_argument("--noise-scale", type=float, default=None,
+                    help="scale of the noise added per stochastic step (default: the model's; < 1 = lower temperature)")
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--batch-size", type=int, default=16)
     de.add_argument("--clash-distance", type=float, default=None, metavar="D",

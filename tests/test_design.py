@@ -14,6 +14,7 @@ from helpers import embed
 from moldiff.chem.assemble import assemble_ligand, connectivity
 from moldiff.chem.molecule import Mol3D
 from moldiff.cli import main
+from moldiff.errors import InputError
 from moldiff.diffusion.pocket import sample_ligand_sizes
 
 
@@ -128,6 +129,18 @@ def test_pocket_model_designs_in_the_protein_frame_reproducibly(pocket_run, site
     assert all(m.num_atoms == 12 and np.isfinite(m.pos).all() for m in first)
     mols = moldiff.design(protein, model=model, seed=1, **kwargs)
     assert len(mols) == 3 and all(m is None or m.GetNumHeavyAtoms() == 12 for m in mols)
+    # sampler, grid and temperature reach the sampler (defaults: the model's config), bad values are refused
+    assert (model.default_sampler, model.default_time_power, model.default_noise_scale) == ("ddpm", 1.0, 1.0)
+    for knob in ({"sampler": "dpm2m"}, {"time_power": 2.0}, {"noise_scale": 0.5}):
+        moved = model.design_mol3d(protein, seed=1, **kwargs, **knob)
+        assert not np.allclose(first[0].pos, moved[0].pos), knob
+    model.default_sampler = "dpm2m"
+    np.testing.assert_array_equal(model.design_mol3d(protein, seed=1, **kwargs)[0].pos,
+                                  model.design_mol3d(protein, seed=1, sampler="dpm2m", **kwargs)[0].pos)
+    with pytest.raises(InputError, match="noise scale"):
+        model.design_mol3d(protein, seed=1, noise_scale=1.5, **kwargs)
+    with pytest.raises(InputError, match="unknown sampler"):
+        model.design_mol3d(protein, seed=1, sampler="euler", **kwargs)
 
 
 def test_designs_take_the_reference_ligands_size_on_request(pocket_run, site):

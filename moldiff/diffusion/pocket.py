@@ -77,7 +77,8 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
                      generator: torch.Generator | None = None, callback=None, clip_to_pocket: bool = True,
                      fixed_h: torch.Tensor | None = None, x0_project=None, clash_distance: float | None = None,
-                     join_fragments: bool = False, pocket_xs_types: list[str] | None = None):
+                     join_fragments: bool = False, pocket_xs_types: list[str] | None = None,
+                     time_power: float = 1.0, noise_scale: float = 1.0):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
@@ -92,7 +93,9 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     on the returned structures);
     ``clash_distance`` (Å) pushes atoms out of the protein (:class:`PocketRepulsion`); None: off.
     ``pocket_xs_types``: X-Score types of all pocket atoms of the batch (in order); given, the
-    predicted ligand first moves down Vina's energy with the pocket (:class:`VinaGuidance`)."""
+    predicted ligand first moves down Vina's energy with the pocket (:class:`VinaGuidance`).
+    ``time_power``, ``noise_scale``: the step grid and temperature
+    (:func:`~moldiff.diffusion.generate.sample_molecules`)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
@@ -115,7 +118,7 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                            parameterization=parameterization, generator=generator, device=device,
                            callback=callback, context=context, offset=centres, x0_radius=radius,
                            x0_centre_radius=LIGAND_CENTRE_RADIUS if clip_to_pocket else None, fixed_h=fixed_h,
-                           x0_project=x0_project, x0_guide=vina)
+                           x0_project=x0_project, x0_guide=vina, time_power=time_power, noise_scale=noise_scale)
     if join_fragments:  # the last push may have split what the last join made: join once more
         for m in out:
             if m is not None and m.num_atoms > 1:
