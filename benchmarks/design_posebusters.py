@@ -40,8 +40,13 @@ SUMMARY_KEYS = ("validity", "connectivity", "valid_and_connected", "uniqueness",
                 "seconds_design")
 
 
+def scored(v) -> bool:
+    """Neither missing nor NaN."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
 def nanmean(values) -> float | None:
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    values = [v for v in values if scored(v)]
     return float(np.mean(values)) if values else None
 
 
@@ -105,11 +110,9 @@ def main() -> None:
     summary = {k: nanmean([r.get(k) for r in ok]) for k in SUMMARY_KEYS}
     # pooled over all scored designs: the mean of a few badly clashing designs says little of the rest
     for key in ("vina", "vina_min"):
-        pooled = [d[key] for r in ok for d in r["per_molecule"] if d.get(key) is not None and d[key] == d[key]]
-        summary[f"{key}_median"] = float(np.median(pooled)) if pooled else None
-        refs = {r["id"]: r.get(f"reference_{key}") for r in ok}
-        better = [d[key] <= refs[r["id"]] for r in ok for d in r["per_molecule"]
-                  if d.get(key) is not None and d[key] == d[key] and refs[r["id"]] is not None]
+        pairs = [(d[key], r.get(f"reference_{key}")) for r in ok for d in r["per_molecule"] if scored(d.get(key))]
+        summary[f"{key}_median"] = float(np.median([v for v, _ in pairs])) if pairs else None
+        better = [v <= ref for v, ref in pairs if scored(ref)]
         summary[f"{key}_at_least_reference"] = float(np.mean(better)) if better else None
     summary["complexes"], summary["failed"] = len(ok), len(rows) - len(ok)
     print(f"\n{'metric':<24}{'designed':>12}{'reference':>12}")

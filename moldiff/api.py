@@ -17,6 +17,21 @@ import torch
 from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
 
+def _sampling_options(model, sampler: str | None, time_power: float | None,
+                      noise_scale: float | None) -> tuple[str, float, float]:
+    """``(sampler, time_power, noise_scale)``: the given values or ``model``'s defaults, checked."""
+    sampler = sampler or model.default_sampler
+    time_power = model.default_time_power if time_power is None else time_power
+    noise_scale = model.default_noise_scale if noise_scale is None else noise_scale
+    if sampler not in SAMPLER_NAMES:
+        raise InputError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLER_NAMES)}")
+    if not time_power > 0:
+        raise InputError(f"time power must be positive, got {time_power}")
+    if not 0 < noise_scale <= 1:
+        raise InputError(f"noise scale must be in (0, 1], got {noise_scale}")
+    return sampler, time_power, noise_scale
+
+
 #: checkpoint formats this module reads (written by moldiff.training.module and export_model)
 CHECKPOINT_FORMAT = "moldiff.diffusion"
 SCHEMA_VERSION = 1
@@ -83,9 +98,6 @@ class MolDiffModel:
         from moldiff.diffusion.generate import sample_molecules
 
         steps = self.default_steps if steps is None else steps
-        sampler = sampler or self.default_sampler
-        time_power = self.default_time_power if time_power is None else time_power
-        noise_scale = self.default_noise_scale if noise_scale is None else noise_scale
         if n <= 0:
             raise InputError(f"number of molecules must be positive, got {n}")
         if steps <= 0:
@@ -94,12 +106,7 @@ class MolDiffModel:
             raise InputError(f"batch size must be positive, got {batch_size}")
         if num_atoms is not None and num_atoms <= 0:
             raise InputError(f"num_atoms must be positive, got {num_atoms}")
-        if sampler not in SAMPLER_NAMES:
-            raise InputError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLER_NAMES)}")
-        if not time_power > 0:
-            raise InputError(f"time power must be positive, got {time_power}")
-        if not 0 < noise_scale <= 1:
-            raise InputError(f"noise scale must be in (0, 1], got {noise_scale}")
+        sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
         counts_gen = torch.Generator().manual_seed(seed)
         counts = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None
@@ -237,13 +244,7 @@ class PocketModel:
         from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
 
         steps = self.default_steps if steps is None else steps
-        sampler = sampler or self.default_sampler
-        time_power = self.default_time_power if time_power is None else time_power
-        noise_scale = self.default_noise_scale if noise_scale is None else noise_scale
-        if not time_power > 0:
-            raise InputError(f"time power must be positive, got {time_power}")
-        if not 0 < noise_scale <= 1:
-            raise InputError(f"noise scale must be in (0, 1], got {noise_scale}")
+        sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
         for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
             if value <= 0:
                 raise InputError(f"{name} must be positive, got {value}")
@@ -254,8 +255,6 @@ class PocketModel:
                 raise InputError("num_atoms='reference' needs a reference ligand (ligand=...)")
         elif num_atoms is not None and not 2 <= num_atoms <= 150:
             raise InputError(f"num_atoms must be between 2 and 150, got {num_atoms}")
-        if sampler not in SAMPLER_NAMES:
-            raise InputError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLER_NAMES)}")
         clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
         if clash_distance < 0:
             raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")

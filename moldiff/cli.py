@@ -430,6 +430,18 @@ def cmd_model_export(args: argparse.Namespace) -> int:
 
 
 # --- parser ---------------------------------------------------------------------------
+def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    """``--sampler``, ``--time-power``, ``--noise-scale`` (each defaulting to the model's)."""
+    parser.add_argument("--sampler", choices=SAMPLER_NAMES, default=None,
+                        help="ddpm (ancestral), ddim (deterministic) or dpm2m (second-order stochastic); "
+                             "default: the model's")
+    parser.add_argument("--time-power", type=float, default=None,
+                        help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
+    parser.add_argument("--noise-scale", type=float, default=None,
+                        help="scale of the noise added per stochastic step (default: the model's): 1 = the model's "
+                             "distribution, < 1 = lower temperature, more stable and less diverse molecules")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="moldiff", description="Diffusion models for 3D molecules.")
     parser.add_argument("--version", action="version", version=f"moldiff {__version__}")
@@ -472,13 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("-n", type=int, default=100, help="number of molecules")
     sa.add_argument("-o", "--output", help="output SDF (written atomically)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    sa.add_argument("--sampler", choices=SAMPLER_NAMES, default=None,
-                    help="ddpm (ancestral), ddim (deterministic) or dpm2m (second-order stochastic); default: the model's")
-    sa.add_argument("--time-power", type=float, default=None,
-                    help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
-    sa.add_argument("--noise-scale", type=float, default=None,
-                    help="scale of the noise added per stochastic step (default: the model's): 1 = the model's "
-                         "distribution, < 1 = lower temperature, more stable and less diverse molecules")
+    _add_sampling_args(sa)
     sa.add_argument("--seed", type=int, default=0)
     sa.add_argument("--batch-size", type=int, default=64)
     sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")
@@ -500,10 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--num-atoms", default=None, metavar="K|ref",
                     help="heavy atoms per ligand, or 'ref': the --ligand's count (default: drawn given the pocket size)")
     de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    de.add_argument("--sampler", choices=SAMPLER_NAMES, default=None, help="default: the model's")
-    de.add_argument("--time-power", type=float, default=None, help="step grid t = u^P (default: the model's)")
-    de.add_argument("--noise-scale", type=float, default=None,
-                    help="scale of the noise added per stochastic step (default: the model's; < 1 = lower temperature)")
+    _add_sampling_args(de)
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--batch-size", type=int, default=16)
     de.add_argument("--clash-distance", type=float, default=None, metavar="D",
