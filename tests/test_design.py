@@ -4,6 +4,7 @@ on real complexes, `moldiff.design`, `moldiff design`, and the in-pocket evaluat
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -347,3 +348,39 @@ def test_relax_ligand_repairs_bonds_and_keeps_the_pose(site):
     near = lambda mol: np.linalg.norm(mol.GetConformer().GetPositions()[heavy][:, None] - wall[None], axis=-1).min()
     start = near(jittered)
     assert near(relax_ligand(jittered, wall)) > start - 0.02 and near(relaxed) < start - 0.02, (start, near(relaxed))
+
+
+def test_pocket_data_packed_for_a_gpu_machine_round_trips_and_trains(tmp_path, shared_data):
+    """benchmarks/pocket_gpu_stage.py carries the complexes as arrays and trains on them through
+    ``train(datamodule=...)``: the graphs come back field for field, and the run uses them."""
+    import sys
+
+    import moldiff
+    from moldiff.build import build_datamodule
+    from moldiff.config import TrainConfig, load_config
+    from moldiff.data.datamodule import PocketDataModule
+    from moldiff.training.run import train
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from pocket_gpu_stage import pack_graphs, unpack_graphs
+
+    cfg = load_config("configs/test/pocket_tiny.yaml", TrainConfig,
+                      [f"trainer.output_dir={tmp_path / 'run'}", f"data.root={shared_data / 'smoke'}",
+                       "trainer.max_epochs=1"])
+    built = build_datamodule(cfg.data)
+    built.setup()
+    carried = PocketDataModule("complexes", root="packed", batch_size=cfg.data.batch_size)
+    carried.datasets = {s: unpack_graphs(pack_graphs(built.datasets[s], druglike=False)) for s in built.datasets}
+    for split, graphs in built.datasets.items():
+        assert len(carried.datasets[split]) == len(graphs) > 0
+        for a, b in zip(carried.datasets[split], graphs):
+            assert set(a.keys()) == set(b.keys())
+            for key in b.keys():
+                if torch.is_tensor(b[key]):
+                    assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+                else:
+                    assert a[key] == b[key], key
+    carried.datasets["train"] = carried.datasets["train"][:3]  # not what cfg.data would build
+    model = moldiff.load(train(cfg, progress=False, datamodule=carried))
+    assert model.size_pairs.shape[1] == 3 < built.size_pairs.shape[1]
+    torch.testing.assert_close(model.size_pairs, carried.size_pairs)

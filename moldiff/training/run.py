@@ -87,9 +87,11 @@ def _trainer(cfg: TrainConfig, out: Path, callbacks: list, progress: bool = True
     )
 
 
-def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
+def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=None) -> Path:
     """Train, checkpointing into ``cfg.trainer.output_dir``; resumes from ``last.ckpt``
     (or starts from ``trainer.init_from``'s weights). ``progress``: Lightning's progress bar.
+    ``datamodule``: data built by the caller (e.g. from arrays carried to a GPU machine)
+    instead of the one ``cfg.data`` names; ``cfg.data`` is still stored as the run's record.
 
     Returns the path of the last checkpoint.
     """
@@ -109,7 +111,7 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True) -> Path:
     out = Path(cfg.trainer.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    dm = build_datamodule(cfg.data)
+    dm = build_datamodule(cfg.data) if datamodule is None else datamodule
     if is_pocket_task(cfg):
         module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist, size_pairs=dm.size_pairs)
     else:
