@@ -200,8 +200,9 @@ def run(args) -> None:
     def stage(name, path, dm, batch, lr, init, seconds, probe, extra=()):
         steps = int(probe["steps_per_s"] * args.rate_factor * seconds)
         run_dir = args.run_dir / name
+        # the steps end the run (the configs' max_epochs would cut it short: a stage-1 lesson)
         cfg = config(path, batch, lr, [f"trainer.init_from={init}", f"trainer.max_steps={steps}",
-                                       f"trainer.max_time={_max_time(seconds + 15)}",
+                                       "trainer.max_epochs=1000", f"trainer.max_time={_max_time(seconds + 15)}",
                                        f"trainer.output_dir={run_dir}", "trainer.checkpoint_every_n_steps=1000000",
                                        *extra])
         dm.batch_size = batch
@@ -210,7 +211,11 @@ def run(args) -> None:
         say(name, "plan", plan[name])
         save_plan()
         start = time.time()
-        train(cfg, progress=False, datamodule=dm)
+        try:
+            train(cfg, progress=False, datamodule=dm)
+        except FloatingPointError as exc:  # a diverged run keeps its best checkpoint so far
+            plan[name]["error"] = str(exc)
+            say(name, "stopped:", exc)
         plan[name]["wall_s"] = round(time.time() - start, 1)
         logs = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
         if logs:
@@ -241,12 +246,15 @@ def run(args) -> None:
     pre_s = args.pretrain_share * left - 20.0  # Lightning's start and the per-epoch validation
     best_pre = stage("pretrain", pre_path, druglike, chosen, args.pretrain_lr * (chosen / 256) ** 0.5, args.init,
                      pre_s, probes[chosen], [f"optim.warmup_steps={args.warmup}"]) / "best.ckpt"
-    plan["pretrain"]["best"] = export_model(best_pre, out / "pocket_pretrain_best.pt").get("training")
+    if best_pre.is_file():
+        plan["pretrain"]["best"] = export_model(best_pre, out / "pocket_pretrain_best.pt").get("training")
+    else:  # no validation finished: fine-tune from the initial weights
+        best_pre = args.init
     save_plan()
     del druglike
     fine_s = args.budget - (time.time() - T0) - args.reserve * 0.5 - 20.0
     ckpts = stage("finetune", fine_path, complexes, args.finetune_batch, args.finetune_lr, best_pre, fine_s,
-                  fine_probe, ["trainer.max_epochs=1000"])
+                  fine_probe)
     for name in ("best", "last"):
         if (ckpts / f"{name}.ckpt").is_file():
             plan["finetune"][name] = export_model(ckpts / f"{name}.ckpt", out / f"pocket_{name}.pt").get("training")
