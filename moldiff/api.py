@@ -291,7 +291,7 @@ class PocketModel:
         """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
         protein's frame; ``None`` where no consistent molecule could be assembled. ``relax``:
         a restrained force-field minimisation of each assembled molecule
-        (:func:`~moldiff.chem.assemble.relax_ligand`: heavy atoms held within 0.3 Å of the
+        (:func:`~moldiff.chem.assemble.relax_ligand`: heavy atoms restrained beyond 0.3 Å of the
         design, contacts with the pocket not shortened). Other keyword arguments as
         :meth:`design_mol3d`."""
         from moldiff.chem.assemble import assemble_ligand, relax_ligand

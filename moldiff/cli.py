@@ -515,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--no-join", action="store_true",
                     help="no connectivity guidance (stray fragments are otherwise moved onto the main one at every step)")
     de.add_argument("--no-relax", action="store_true",
-                    help="no restrained force-field relaxation of the assembled ligands (heavy atoms held within "
-                    "0.3 Å)")
+                    help="no restrained force-field relaxation of the assembled ligands (heavy atoms restrained "
+                    "beyond 0.3 Å, protein contacts not shortened)")
     de.add_argument("--no-vina-guidance", action="store_true",
                     help="no energy guidance (the predicted ligand otherwise moves down Vina's energy with the "
                     "pocket at every step)")

@@ -350,6 +350,35 @@ def test_relax_ligand_repairs_bonds_and_keeps_the_pose(site):
     assert near(relax_ligand(jittered, wall)) > start - 0.02 and near(relaxed) < start - 0.02, (start, near(relaxed))
 
 
+def test_relax_ligand_keeps_protein_contacts_under_strain(site):
+    """A crystal ligand shrunk to 80 % about its centre in its own pocket: MMFF wants its bonds
+    back and pushes atoms outwards, but no heavy-atom contact with the protein shortens below
+    min(as given, RELAX_CONTACT) (at the position restraint's force constant they shortened by
+    0.18 Å here)."""
+    from moldiff.chem.assemble import RELAX_CONTACT, relax_ligand
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.data.protein import read_protein, select_pocket
+
+    protein_file, ligand = site
+    crystal = read_ligand(ligand, hydrogens="add")
+    heavy = [a.GetIdx() for a in crystal.GetAtoms() if a.GetAtomicNum() > 1]
+    pocket = select_pocket(read_protein(protein_file), ligand_pos=crystal.GetConformer().GetPositions(), radius=8.0)
+    shrunk = Chem.Mol(crystal)
+    conf = shrunk.GetConformer()
+    pos = conf.GetPositions()
+    centre = pos[heavy].mean(0)
+    for i in range(shrunk.GetNumAtoms()):
+        conf.SetAtomPosition(i, (centre + 0.8 * (pos[i] - centre)).tolist())
+
+    def contacts(mol):  # each ligand heavy atom's nearest protein heavy atom
+        p = mol.GetConformer().GetPositions()[heavy]
+        return np.linalg.norm(p[:, None] - pocket.pos[None], axis=-1).min(axis=1)
+
+    before, after = contacts(shrunk), contacts(relax_ligand(shrunk, pocket.pos))
+    assert before.min() < RELAX_CONTACT
+    assert (after >= np.minimum(before, RELAX_CONTACT) - 0.03).all(), (before - after).max()
+
+
 def test_pocket_data_packed_for_a_gpu_machine_round_trips_and_trains(tmp_path, shared_data):
     """benchmarks/pocket_gpu_stage.py carries the complexes as arrays and trains on them through
     ``train(datamodule=...)``: the graphs come back field for field, and the run uses them."""
