@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import max_time, probe_training_rate, worthwhile_batch
+
 T0 = time.time()
 POS_SCALE = 1000.0  # drug-like positions (centred, |x| < 32 Å) as int16 in 0.001 Å
 
@@ -145,31 +147,13 @@ def _datamodule(name: str, folder: Path, batch: int, workers: int):
 
 
 def _probe(cfg, dm, init: Path | None, dev, steps: int) -> dict:
-    import torch
-
     from moldiff.build import build_module
     from moldiff.training.run import init_weights
 
     module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist).to(dev)
     if init:
         init_weights(module, init)
-    opt = torch.optim.AdamW(module.denoiser.parameters(), lr=1e-6)
-    batches, stamps = iter(dm.train_dataloader()), []
-    for _ in range(steps + 5):
-        loss, _ = module._loss(next(batches).to(dev), module.denoiser)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        module.ema.update_parameters(module.denoiser)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        stamps.append(time.perf_counter())
-    rate = steps / (stamps[-1] - stamps[4])
-    return {"steps_per_s": rate, "mol_per_s": rate * dm.batch_size, "loss": loss.item()}
-
-
-def _max_time(seconds: float) -> str:
-    return time.strftime("00:%H:%M:%S", time.gmtime(max(seconds, 30)))
+    return probe_training_rate(module, dm.train_dataloader(), dev, steps, skip=5, batch_size=dm.batch_size)
 
 
 def run(args) -> None:
@@ -204,7 +188,7 @@ def run(args) -> None:
         run_dir = args.run_dir / name
         # the steps end the run (the configs' max_epochs would cut it short: a stage-1 lesson)
         cfg = config(path, batch, lr, [f"trainer.init_from={init}", f"trainer.max_steps={steps}",
-                                       "trainer.max_epochs=1000", f"trainer.max_time={_max_time(seconds + 15)}",
+                                       "trainer.max_epochs=1000", f"trainer.max_time={max_time(seconds + 15)}",
                                        f"trainer.output_dir={run_dir}", "trainer.checkpoint_every_n_steps=1000000",
                                        *extra])
         dm.batch_size = batch
@@ -235,10 +219,7 @@ def run(args) -> None:
         druglike.batch_size = batch
         probes[batch] = _probe(config(pre_path, batch, 1e-4), druglike, args.init, dev, args.probe_steps)
         say("probe batch", batch, {k: round(v, 3) for k, v in probes[batch].items()})
-    chosen = min(probes)
-    for b in sorted(probes)[1:]:
-        if probes[b]["mol_per_s"] >= 1.4 * probes[chosen]["mol_per_s"]:
-            chosen = b
+    chosen = worthwhile_batch(probes)
     fine_probe = _probe(config(fine_path, args.finetune_batch, 1e-4), complexes, args.init, dev, args.probe_steps)
     say("probe fine-tuning", {k: round(v, 3) for k, v in fine_probe.items()})
     plan["probes"] = {"pretrain": probes, "finetune": fine_probe}
@@ -250,6 +231,8 @@ def run(args) -> None:
     fine_s = fine_steps / (fine_probe["steps_per_s"] * args.rate_factor) + 15.0 * args.finetune_epochs
     left = args.budget - (time.time() - T0) - args.reserve
     pre_s = left - fine_s - 40.0  # Lightning's starts and the pre-training's per-epoch validation
+    if pre_s < 10:
+        sys.exit(f"budget {args.budget:.0f} s leaves no time to pre-train: the fine-tuning alone needs ~{fine_s:.0f} s")
     best_pre = stage("pretrain", pre_path, druglike, chosen, args.pretrain_lr * (chosen / 256) ** 0.5, args.init,
                      pre_s, probes[chosen], [f"optim.warmup_steps={args.warmup}"]) / "best.ckpt"
     if best_pre.is_file():

@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import max_time, probe_training_rate, worthwhile_batch
+
 T0 = time.time()
 
 
@@ -144,36 +146,22 @@ def run(args) -> None:
         dm.setup("fit")
         module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist).to(dev)
         init_weights(module, args.init)
-        opt = torch.optim.AdamW(module.denoiser.parameters(), lr=1e-6)
-        batches, stamps = iter(dm.train_dataloader()), []
-        for _ in range(args.probe_steps + 10):
-            loss, _ = module._loss(next(batches).to(dev), module.denoiser)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            module.ema.update_parameters(module.denoiser)
-            if cuda:
-                torch.cuda.synchronize()
-            stamps.append(time.perf_counter())
-        rate = args.probe_steps / (stamps[-1] - stamps[9])
-        probe[batch] = {"steps_per_s": rate, "mol_per_s": rate * batch, "loss": loss.item()}
+        probe[batch] = probe_training_rate(module, dm.train_dataloader(), dev, args.probe_steps, skip=10,
+                                           batch_size=batch)
         say("probe batch", batch, {k: round(v, 3) for k, v in probe[batch].items()})
-        del batches, dm, module, opt
-    chosen = min(probe)
-    for b in sorted(probe)[1:]:
-        if probe[b]["mol_per_s"] >= 1.4 * probe[chosen]["mol_per_s"]:
-            chosen = b
+        del dm, module
+    chosen = worthwhile_batch(probe)
 
     # 3. train
     train_s = args.budget - (time.time() - T0) - args.sample_reserve - 20.0  # 20 s: Lightning's start
     steps = int(probe[chosen]["steps_per_s"] * args.rate_factor * train_s)
     if steps < 1:
         sys.exit(f"budget {args.budget:.0f} s leaves no time to train after the probe and --sample-reserve")
-    max_time = time.strftime("00:%H:%M:%S", time.gmtime(max(train_s + 10, 30)))
     cfg = config(chosen, [f"trainer.init_from={args.init}", f"optim.warmup_steps={args.warmup}",
-                          f"trainer.max_steps={steps}", f"trainer.max_time={max_time}",
+                          f"trainer.max_steps={steps}", f"trainer.max_time={max_time(train_s + 10)}",
                           f"trainer.output_dir={run_dir}", "trainer.checkpoint_every_n_steps=1000000"])
-    plan = {"init": str(args.init), "batch": chosen, "lr": cfg.optim.lr, "max_steps": steps, "max_time": max_time,
+    plan = {"init": str(args.init), "batch": chosen, "lr": cfg.optim.lr, "max_steps": steps,
+            "max_time": cfg.trainer.max_time,
             "train_budget_s": round(train_s, 1), "device": torch.cuda.get_device_name(0) if cuda else "cpu"}
     say("plan", plan)
 
