@@ -37,7 +37,7 @@ PER_MOLECULE_KEYS = ("smiles", "heavy_atoms", "connected", "clash", "clash_vdw",
 SUMMARY_KEYS = ("validity", "connectivity", "valid_and_connected", "uniqueness", "diversity", "qed", "sa", "logp",
                 "lipinski", "clash_2A", "clash_vdw", "posebusters_mol_valid", "vina", "vina_min", "heavy_atoms",
                 "reference_qed", "reference_sa", "reference_logp", "reference_vina", "reference_vina_min",
-                "seconds_design")
+                "seconds_design", "redrawn")
 
 
 def scored(v) -> bool:
@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--model", default="pocket", help="shipped model name or checkpoint")
     p.add_argument("--n", type=int, default=10, help="ligands per pocket")
     p.add_argument("--limit", type=int, default=None, help="first N complexes (sorted by id)")
+    p.add_argument("--skip", type=int, default=0, help="skip the first K complexes (sorted by id) before --limit")
     p.add_argument("--num-atoms", choices=["prior", "reference"], default="prior",
                    help="ligand sizes: drawn given the pocket size (prior) or the crystal ligand's heavy-atom count")
     p.add_argument("--steps", type=int, default=None)
@@ -68,6 +69,10 @@ def main() -> None:
     p.add_argument("--no-join", action="store_true", help="no connectivity guidance")
     p.add_argument("--no-vina-guidance", action="store_true", help="no energy (Vina) guidance")
     p.add_argument("--no-relax", action="store_true", help="no restrained force-field relaxation of the designs")
+    p.add_argument("--redraw", type=int, default=None,
+                   help="draw designs that overlap the protein again up to K times (default: the package's, 2; 0: off)")
+    p.add_argument("--centre-radius", type=float, default=None,
+                   help="keep the predicted ligand's centre this close to the pocket centre, Å (default 3)")
     p.add_argument("--no-vina", action="store_true")
     p.add_argument("--no-minimise", action="store_true",
                    help="Vina score only, no Vina-minimised score (minimising clashing designs is slow)")
@@ -81,7 +86,11 @@ def main() -> None:
     model = load(args.model)
     if not isinstance(model, PocketModel):
         raise SystemExit(f"{args.model}: not a pocket model")
-    entries = find_complexes(args.data)[: args.limit]
+    entries = find_complexes(args.data)[args.skip:]
+    entries = entries[: args.limit]
+    options = {"centre_radius": args.centre_radius}
+    if args.redraw is not None:
+        options["redraw"] = args.redraw
     rows = []
     for entry in entries:
         start = time.perf_counter()
@@ -91,7 +100,9 @@ def main() -> None:
                                 num_atoms=None if args.num_atoms == "prior" else "reference",
                                 clash_distance=args.clash_distance, join_fragments=not args.no_join,
                                 vina_guidance=not args.no_vina_guidance, relax=not args.no_relax,
-                                sampler=args.sampler, time_power=args.time_power, noise_scale=args.noise_scale)
+                                sampler=args.sampler, time_power=args.time_power, noise_scale=args.noise_scale,
+                                **options)
+            draws = [m.GetIntProp("moldiff_draws") for m in mols if m is not None and m.HasProp("moldiff_draws")]
             seconds = time.perf_counter() - start
             if args.sdf_dir:
                 Path(args.sdf_dir).mkdir(parents=True, exist_ok=True)
@@ -100,7 +111,8 @@ def main() -> None:
                                          vina_minimise=not args.no_minimise,
                                          posebusters="fast" if args.pb_fast else True)
             per_molecule = [{k: r.get(k) for k in PER_MOLECULE_KEYS if k in r} for r in metrics.pop("per_molecule")]
-            row = {"id": entry.id, "status": "ok", "seconds_design": seconds, **metrics, "per_molecule": per_molecule}
+            row = {"id": entry.id, "status": "ok", "seconds_design": seconds, **metrics,
+                   "redrawn": float(np.mean([d > 1 for d in draws])) if draws else None, "per_molecule": per_molecule}
         except Exception as exc:  # noqa: BLE001 -- one failing complex is recorded, the run goes on
             row = {"id": entry.id, "status": f"error: {type(exc).__name__}: {exc}"}
         rows.append(row)
@@ -129,6 +141,7 @@ def main() -> None:
             "noise_scale": model.default_noise_scale if args.noise_scale is None else args.noise_scale,
             "num_atoms": args.num_atoms, "clash_distance": args.clash_distance, "join_fragments": not args.no_join,
             "vina_guidance": not args.no_vina_guidance, "relax": not args.no_relax,
+            "redraw": args.redraw, "centre_radius": args.centre_radius, "skip": args.skip, "limit": args.limit,
             "seed": args.seed, "data": args.data, "summary": summary, "rows": rows, "machine": machine()}, args.json)
 
 

@@ -17,6 +17,16 @@ import torch
 from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
 
+#: how many times :meth:`PocketModel.design` draws a design again when it overlaps the protein
+REDRAW = 2
+#: kcal/mol: designs with a Vina-form intermolecular energy above this are drawn again
+REDRAW_MAX_ENERGY = 0.0
+#: a redrawn design whose size came from the pocket-size prior gets this fraction of the
+#: atoms of its previous draw (the prior is a rough estimate: pocket atom counts predict
+#: ligand sizes with r = 0.64 on posebusters_dev, and no training pocket is as small as some)
+REDRAW_SHRINK = 0.8
+
+
 def _sampling_options(model, sampler: str | None, time_power: float | None,
                       noise_scale: float | None) -> tuple[str, float, float]:
     """``(sampler, time_power, noise_scale)``: the given values or ``model``'s defaults, checked."""
@@ -209,7 +219,8 @@ class PocketModel:
                      num_atoms: int | str | None = None, steps: int | None = None, sampler: str | None = None,
                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
                      clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True,
-                     time_power: float | None = None, noise_scale: float | None = None):
+                     time_power: float | None = None, noise_scale: float | None = None, redraw: int = REDRAW,
+                     centre_radius: float | None = None):
         """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
 
         ``num_atoms``: heavy atoms per ligand; ``None`` draws them given the pocket size (from
@@ -226,22 +237,34 @@ class PocketModel:
         ``vina_guidance``: energy guidance -- the predicted ligand moves down Vina's energy with
         the pocket at every step (:class:`~moldiff.diffusion.guidance.VinaGuidance`); designs are
         then steered towards the score they are judged by.
+        ``redraw``: a design whose Vina-form intermolecular energy with the pocket is above
+        :data:`REDRAW_MAX_ENERGY` (0 kcal/mol: steric repulsion outweighs every attractive
+        contact -- it overlaps the protein; :func:`~moldiff.docking.energy.ligand_pocket_energy`)
+        is drawn again, up to ``redraw`` times, keeping the draw of lowest energy; a size drawn
+        from the prior shrinks by :data:`REDRAW_SHRINK` with each redraw (a size given by
+        ``num_atoms`` is kept); 0: off (every first draw is returned).
+        ``centre_radius``: Å, the predicted ligand's centre is kept this close to the pocket's
+        centre at every step (default :data:`~moldiff.diffusion.pocket.DESIGN_CENTRE_RADIUS`, 3 Å,
+        the pocket's core; docking uses 7).
         ``sampler``, ``time_power``, ``noise_scale``: as for :meth:`MolDiffModel.sample_mol3d`
         (default: the model's)."""
         return self._generate(protein, ligand=ligand, center=center, box=box, radius=radius, n=n,
                               num_atoms=num_atoms, steps=steps, sampler=sampler, seed=seed,
                               batch_size=batch_size, progress=progress, clash_distance=clash_distance,
                               join_fragments=join_fragments, vina_guidance=vina_guidance, time_power=time_power,
-                              noise_scale=noise_scale)[0]
+                              noise_scale=noise_scale, redraw=redraw, centre_radius=centre_radius)[0]
 
     def _generate(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
                   num_atoms: int | str | None = None, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, batch_size: int = 16, progress: bool = False,
                   clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True,
-                  time_power: float | None = None, noise_scale: float | None = None):
-        """:meth:`design_mol3d`, and the pocket (a :class:`~moldiff.data.protein.Protein`) it designed in."""
+                  time_power: float | None = None, noise_scale: float | None = None, redraw: int = REDRAW,
+                  centre_radius: float | None = None):
+        """:meth:`design_mol3d`, the pocket (a :class:`~moldiff.data.protein.Protein`) it designed in,
+        and per design (fit energy, number of draws)."""
         from moldiff.diffusion.guidance import CLASH_DISTANCE
-        from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket, sample_ligand_sizes
+        from moldiff.diffusion.pocket import (DESIGN_CENTRE_RADIUS, pocket_batch_from, sample_in_pocket,
+                                              sample_ligand_sizes)
 
         steps = self.default_steps if steps is None else steps
         sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
@@ -258,13 +281,15 @@ class PocketModel:
         clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
         if clash_distance < 0:
             raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
+        if redraw < 0:
+            raise InputError(f"redraw must be >= 0 (0: off), got {redraw}")
+        centre_radius = DESIGN_CENTRE_RADIUS if centre_radius is None else centre_radius
+        if not centre_radius > 0:
+            raise InputError(f"centre radius must be positive, got {centre_radius}")
         site, graph, ligand_pos = self._site(protein, ligand, center, box, radius)
-        if vina_guidance:
-            from moldiff.docking.energy import protein_xs_types
+        from moldiff.docking.energy import protein_xs_types
 
-            xs = protein_xs_types(site)
-        else:
-            xs = None
+        xs = protein_xs_types(site)  # for the guidance and every design's fit energy
         if num_atoms == "reference":  # heavy atoms of the reference (a file is read without hydrogens)
             num_atoms = ligand.GetNumHeavyAtoms() if hasattr(ligand, "GetNumHeavyAtoms") else len(ligand_pos)
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
@@ -272,20 +297,46 @@ class PocketModel:
         sizes = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None else
                  sample_ligand_sizes(self.size_pairs, len(graph.pos), n, self.num_atoms_hist, generator=gen_sizes))
         gen = torch.Generator(device=self.device).manual_seed(seed)
-        chunks = sizes.split(batch_size)
-        if progress:
-            from tqdm.auto import tqdm
 
-            chunks = tqdm(chunks, desc="designing", unit="batch")
-        out = []
-        for chunk in chunks:
-            out.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
-                                        pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
-                                        parameterization=self.parameterization, generator=gen,
-                                        clash_distance=clash_distance or None, join_fragments=join_fragments,
-                                        pocket_xs_types=None if xs is None else xs * len(chunk),
-                                        time_power=time_power, noise_scale=noise_scale))
-        return out, site
+        def draw(sizes, desc):
+            chunks = sizes.split(batch_size)
+            if progress:
+                from tqdm.auto import tqdm
+
+                chunks = tqdm(chunks, desc=desc, unit="batch")
+            made = []
+            for chunk in chunks:
+                made.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
+                                             pocket_batch_from(graph, len(chunk)), chunk, steps=steps,
+                                             sampler=sampler, parameterization=self.parameterization, generator=gen,
+                                             clash_distance=clash_distance or None, join_fragments=join_fragments,
+                                             pocket_xs_types=None if not vina_guidance else xs * len(chunk),
+                                             time_power=time_power, noise_scale=noise_scale,
+                                             centre_radius=centre_radius))
+            return made
+
+        out = draw(sizes, "designing")
+        energies = [self._fit_energy(m, site, xs) for m in out]
+        draws = [1] * n
+        for _ in range(redraw):  # designs that overlap the protein are drawn again; the lower energy is kept
+            bad = [i for i, e in enumerate(energies) if not e <= REDRAW_MAX_ENERGY]
+            if not bad:
+                break
+            if num_atoms is None:  # a size from the prior may be too large for the site: smaller
+                sizes[bad] = torch.clamp((sizes[bad] * REDRAW_SHRINK).round().long(), min=2)
+            for i, m in zip(bad, draw(sizes[bad], "redrawing")):
+                draws[i] += 1
+                e = self._fit_energy(m, site, xs)
+                if out[i] is None or e < energies[i]:
+                    out[i], energies[i] = m, e
+        return out, site, list(zip(energies, draws))
+
+    @staticmethod
+    def _fit_energy(m, site, xs) -> float:
+        """Vina-form intermolecular energy of a generated structure with its pocket (inf: none)."""
+        from moldiff.docking.energy import ligand_pocket_energy
+
+        return float("inf") if m is None else ligand_pocket_energy(m.pos, m.symbols, site.pos, xs)
 
     def design(self, protein, *, relax: bool = True, **kwargs):
         """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
@@ -293,18 +344,23 @@ class PocketModel:
         a restrained force-field minimisation of each assembled molecule
         (:func:`~moldiff.chem.assemble.relax_ligand`: heavy atoms restrained beyond 0.3 Å of the
         design, contacts with the pocket not shortened). Other keyword arguments as
-        :meth:`design_mol3d`."""
+        :meth:`design_mol3d`. SD properties: ``moldiff_heavy_atoms``, ``moldiff_draws`` (1 +
+        redraws) and ``moldiff_fit_energy`` (kcal/mol, the Vina-form intermolecular energy of the
+        generated heavy atoms with the pocket; positive: it overlaps the protein)."""
         from moldiff.chem.assemble import assemble_ligand, relax_ligand
 
         out = []
-        designs, site = self._generate(protein, **kwargs)
-        for k, m in enumerate(designs):
+        designs, site, fits = self._generate(protein, **kwargs)
+        for k, (m, (energy, draws)) in enumerate(zip(designs, fits)):
             mol = None if m is None else assemble_ligand(m)
             if mol is not None and relax:
                 mol = relax_ligand(mol, site.pos)
             if mol is not None:
                 mol.SetProp("_Name", f"moldiff_design_{k}")
                 mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)
+                mol.SetIntProp("moldiff_draws", draws)
+                if math.isfinite(energy):
+                    mol.SetDoubleProp("moldiff_fit_energy", round(energy, 3))
             out.append(mol)
         return out
 

@@ -233,7 +233,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from moldiff.chem.sdf import write_sdf
     from moldiff.metrics import evaluate
 
+    if args.redraw < 0:
+        raise InputError(f"--redraw must be >= 0 (0: off), got {args.redraw}")
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
+                        ("--centre-radius", args.centre_radius),
                         ("--num-atoms", args.num_atoms), ("--time-power", args.time_power),
                         ("--noise-scale", args.noise_scale)):
         if value is not None and value <= 0:
@@ -292,7 +295,10 @@ def cmd_design(args: argparse.Namespace) -> int:
                 num_atoms = int(num_atoms)
             except ValueError:
                 raise InputError(f"--num-atoms must be a number or 'ref', got {args.num_atoms!r}") from None
+    if args.redraw < 0:
+        raise InputError(f"--redraw must be >= 0 (0: off), got {args.redraw}")
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
+                        ("--centre-radius", args.centre_radius),
                         ("--num-atoms", num_atoms if isinstance(num_atoms, int) else None),
                         ("--radius", args.radius), ("--time-power", args.time_power),
                         ("--noise-scale", args.noise_scale)):
@@ -306,7 +312,8 @@ def cmd_design(args: argparse.Namespace) -> int:
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                         progress=not args.quiet, clash_distance=args.clash_distance,
                         join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance,
-                        relax=not args.no_relax, time_power=args.time_power, noise_scale=args.noise_scale)
+                        relax=not args.no_relax, time_power=args.time_power, noise_scale=args.noise_scale,
+                        redraw=args.redraw, centre_radius=args.centre_radius)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -317,6 +324,10 @@ def cmd_design(args: argparse.Namespace) -> int:
     print(f"wrote {count} ligands to {out} (protein frame, hydrogens added)")
     print(f"  assembled: {count}/{args.n}   connected: {connected}/{args.n}   heavy atoms: "
           f"{min(sizes)}-{max(sizes)} (median {sorted(sizes)[len(sizes) // 2]})")
+    redrawn = sum(m.GetIntProp("moldiff_draws") > 1 for m in made)
+    overlapping = sum(not m.GetDoubleProp("moldiff_fit_energy") <= 0 for m in made if m.HasProp("moldiff_fit_energy"))
+    print(f"  drawn again (overlapped the protein): {redrawn}   overlapping the protein (SD property "
+          f"moldiff_fit_energy > 0): {overlapping}")
     print(f"  score them: moldiff evaluate {out} --protein {args.protein}"
           + (f" --ligand {args.ligand}" if args.ligand else ""))
     return 0
@@ -520,6 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--no-vina-guidance", action="store_true",
                     help="no energy guidance (the predicted ligand otherwise moves down Vina's energy with the "
                     "pocket at every step)")
+    de.add_argument("--redraw", type=int, default=2, metavar="K",
+                    help="draw a design again, up to K times, when its Vina-form energy with the pocket is positive "
+                    "(it overlaps the protein); the lowest-energy draw is kept (default 2; 0: off)")
+    de.add_argument("--centre-radius", type=float, default=None, metavar="R",
+                    help="keep the predicted ligand's centre within R Å of the pocket centre at every step "
+                    "(default 3: the pocket's core)")
     de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
     de.add_argument("--device", default="cpu")
     de.set_defaults(func=cmd_design)

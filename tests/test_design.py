@@ -172,7 +172,8 @@ def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
     def closest(mols):
         return min(np.linalg.norm(m.pos[:, None] - pocket[None], axis=-1).min() for m in mols)
 
-    kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1}
+    # (no redraws and the docking centre radius: the clash guidance alone)
+    kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1, "redraw": 0, "centre_radius": 7.0}
     free = closest(model.design_mol3d(protein, clash_distance=0, **kwargs))
     guided = closest(model.design_mol3d(protein, join_fragments=False, **kwargs))  # default 2.8 Å
     assert free < 1.5 and guided > 2.7, (free, guided)  # clear of the 2 Å clash criterion
@@ -196,6 +197,72 @@ def test_connectivity_guidance_makes_one_fragment(pocket_run, site):
 
     assert max(pieces(model.design_mol3d(protein, join_fragments=False, **kwargs))) > 1  # the tiny model alone
     assert pieces(model.design_mol3d(protein, **kwargs)) == [1, 1, 1, 1]
+
+
+def test_ligand_pocket_energy_tells_a_fit_from_an_overlap(site):
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.data.protein import binding_site
+    from moldiff.docking.energy import ligand_pocket_energy, protein_xs_types
+
+    protein, ligand = site
+    _, pocket, ligand_pos = binding_site(protein, reference=ligand, radius=10.0)
+    symbols = [a.GetSymbol() for a in read_ligand(ligand, hydrogens="remove").GetAtoms()]
+    types = protein_xs_types(pocket)
+    crystal = ligand_pocket_energy(ligand_pos, symbols, pocket.pos, types)
+    # the same ligand with its centre moved 2 Å beyond the pocket atom closest to its centre
+    # (into the protein)
+    centre = ligand_pos.mean(0)
+    wall = pocket.pos[np.linalg.norm(pocket.pos - centre, axis=1).argmin()]
+    inside = ligand_pos - centre + wall + 2.0 * (wall - centre) / np.linalg.norm(wall - centre)
+    buried = ligand_pocket_energy(inside, symbols, pocket.pos, types)
+    assert crystal < -5.0 and buried > 10.0, (crystal, buried)
+
+
+def test_redraw_replaces_designs_that_overlap_the_protein(pocket_run, site):
+    import moldiff
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    # the tiny model without guidance puts designs into the protein (see the clash test)
+    kwargs = {"ligand": ligand, "n": 6, "steps": 8, "num_atoms": 12, "seed": 1, "clash_distance": 0,
+              "join_fragments": False, "vina_guidance": False, "centre_radius": 7.0}
+    once, _, fits_once = model._generate(protein, redraw=0, **kwargs)
+    again, _, fits = model._generate(protein, redraw=2, **kwargs)
+    assert [d for _, d in fits_once] == [1] * 6
+    assert any(e > 0 for e, _ in fits_once), fits_once
+    for k, ((e0, _), (e, draws)) in enumerate(zip(fits_once, fits)):
+        assert e <= e0  # the lowest-energy draw is kept
+        if e0 <= 0:  # a design that fits is not drawn again
+            assert draws == 1
+            np.testing.assert_array_equal(once[k].pos, again[k].pos)
+        else:
+            assert draws > 1
+    assert sum(e < e0 for (e0, _), (e, _) in zip(fits_once, fits)) >= 3, (fits_once, fits)  # most overlap less
+    mols = model.design(protein, relax=False, redraw=2, **kwargs)
+    made = [(m, f) for m, f in zip(mols, fits) if m is not None]
+    assert made and all(m.GetIntProp("moldiff_draws") == f[1] and
+                        m.GetDoubleProp("moldiff_fit_energy") == pytest.approx(f[0], abs=1e-3) for m, f in made)
+    with pytest.raises(InputError, match="redraw"):
+        model.design_mol3d(protein, ligand=ligand, n=1, steps=2, redraw=-1)
+
+
+def test_design_keeps_the_ligand_centre_in_the_pocket_core(pocket_run, site):
+    import moldiff
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    centre = model.pocket(protein, ligand=ligand)[1].pos.double().numpy().mean(0)  # sampling frame's origin
+    kwargs = {"ligand": ligand, "n": 6, "steps": 8, "num_atoms": 12, "seed": 2, "clash_distance": 0,
+              "join_fragments": False, "vina_guidance": False, "redraw": 0}
+
+    def offsets(radius):
+        return [np.linalg.norm(m.pos.mean(0) - centre) for m in model.design_mol3d(protein, centre_radius=radius,
+                                                                                     **kwargs)]
+
+    assert max(offsets(1.0)) <= 1.05  # (float32 sampling)
+    assert max(offsets(7.0)) > 1.5
+    with pytest.raises(InputError, match="centre radius"):
+        model.design_mol3d(protein, ligand=ligand, n=1, steps=2, centre_radius=0)
 
 
 def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tmp_path, capsys):

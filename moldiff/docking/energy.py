@@ -188,6 +188,18 @@ def pair_energy(d: torch.Tensor, hydrophobic: torch.Tensor, hbond: torch.Tensor)
     return e + W_HBOND * hbond * torch.clamp(-d / 0.7, 0.0, 1.0)
 
 
+def ligand_pocket_energy(pos, elements, pocket_pos, pocket_types) -> float:
+    """Vina-form intermolecular energy (kcal/mol; Vina 1.2 weights, 8 Å cutoff, no torsion
+    normalisation) of a ligand known by its heavy atoms (positions and elements, typed by
+    :func:`heavy_atom_xs_types`) with pocket heavy atoms typed ``pocket_types``
+    (:func:`protein_xs_types`, or the tuple :func:`type_arrays` makes of them). Positive:
+    steric repulsion outweighs every attractive term -- the ligand overlaps the protein."""
+    pos = torch.as_tensor(np.asarray(pos, dtype=float))
+    radii, hydrophobic, hbond = pair_tables(heavy_atom_xs_types(pos.numpy(), list(elements)), pocket_types)
+    r = torch.cdist(pos, torch.as_tensor(np.asarray(pocket_pos, dtype=float)))
+    return float((pair_energy(r - radii, hydrophobic, hbond) * (r < CUTOFF)).sum())
+
+
 class VinaEnergy:
     """Vina-form energy of ligand poses in a rigid receptor, batched and differentiable.
 
