@@ -233,10 +233,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from moldiff.chem.sdf import write_sdf
     from moldiff.metrics import evaluate
 
-    if args.redraw < 0:
-        raise InputError(f"--redraw must be >= 0 (0: off), got {args.redraw}")
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--centre-radius", args.centre_radius),
                         ("--num-atoms", args.num_atoms), ("--time-power", args.time_power),
                         ("--noise-scale", args.noise_scale)):
         if value is not None and value <= 0:

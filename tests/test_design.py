@@ -270,9 +270,11 @@ def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tm
     out = tmp_path / "designs.sdf"
     assert main(["design", "--protein", str(protein), "--ligand", str(ligand), "-n", "3", "--steps", "8",
                  "--num-atoms", "10", "--model", str(pocket_run), "-o", str(out), "-q"]) == 0
-    assert "assembled" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "assembled" in printed and "drawn again (overlapped the protein)" in printed
     mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
     assert 1 <= len(mols) <= 3 and all(m.GetNumHeavyAtoms() == 10 for m in mols)
+    assert all(1 <= m.GetIntProp("moldiff_draws") <= 3 and m.HasProp("moldiff_fit_energy") for m in mols)
     assert all(any(a.GetAtomicNum() == 1 for a in m.GetAtoms()) for m in mols if m.GetNumAtoms() > 10)
     report = tmp_path / "eval.json"
     assert main(["evaluate", str(out), "--protein", str(protein), "--ligand", str(ligand), "--no-vina", "-q",
@@ -289,6 +291,8 @@ def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tm
     (["--center", "0", "0", "0", "--clash-distance", "-1"], "clash distance must be >= 0"),
     (["--center", "0", "0", "0", "--num-atoms", "ref"], "--num-atoms ref needs --ligand"),
     (["--center", "0", "0", "0", "--num-atoms", "many"], "--num-atoms must be a number or 'ref'"),
+    (["--center", "0", "0", "0", "--redraw", "-1"], "--redraw must be >= 0"),
+    (["--center", "0", "0", "0", "--centre-radius", "0"], "--centre-radius must be positive"),
 ])
 def test_design_cli_bad_input(pocket_run, site, tmp_path, capsys, args, message):
     protein, _ = site
