@@ -26,9 +26,10 @@ from moldiff.diffusion.schedule import VPSchedule
 #: default of :func:`sample_in_pocket` (docking places a given ligand with it)
 LIGAND_CENTRE_RADIUS = 7.0
 #: Å: the tighter centre radius ligand design uses (:meth:`moldiff.api.PocketModel.design_mol3d`):
-#: within 7 Å a generated ligand's centre could drift to the pocket's wall, where no ligand
-#: fits (on 4 posebusters_dev pockets, 25 % of designs overlapped the protein, centres 6-8 Å
-#: from the pocket centre; 3 % at 3 Å); 3 Å is about the training complexes' median offset
+#: within 7 Å a generated ligand's centre could drift into the pocket's most buried part, where
+#: no ligand fits (on 4 posebusters_dev pockets x 8 designs, 25 % of designs had a positive
+#: Vina score at 7 Å, 3 % at 3 Å; the worst had their centres 6.4-8 Å from the pocket centre);
+#: 3 Å is about the training complexes' median offset (README, pocket-conditioned design)
 DESIGN_CENTRE_RADIUS = 3.0
 #: pocket feature width: element one-hot, residue one-hot (20 + other), backbone flag
 POCKET_FEATURES = len(POCKET_ELEMENTS) + len(AMINO_ACIDS) + 1 + 1
