@@ -265,6 +265,7 @@ class PocketModel:
         from moldiff.diffusion.guidance import CLASH_DISTANCE
         from moldiff.diffusion.pocket import (DESIGN_CENTRE_RADIUS, pocket_batch_from, sample_in_pocket,
                                               sample_ligand_sizes)
+        from moldiff.docking.energy import protein_xs_types
 
         steps = self.default_steps if steps is None else steps
         sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
@@ -287,8 +288,6 @@ class PocketModel:
         if not centre_radius > 0:
             raise InputError(f"centre radius must be positive, got {centre_radius}")
         site, graph, ligand_pos = self._site(protein, ligand, center, box, radius)
-        from moldiff.docking.energy import protein_xs_types
-
         xs = protein_xs_types(site)  # for the guidance and every design's fit energy
         if num_atoms == "reference":  # heavy atoms of the reference (a file is read without hydrogens)
             num_atoms = ligand.GetNumHeavyAtoms() if hasattr(ligand, "GetNumHeavyAtoms") else len(ligand_pos)

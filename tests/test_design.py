@@ -246,6 +246,32 @@ def test_redraw_replaces_designs_that_overlap_the_protein(pocket_run, site):
         model.design_mol3d(protein, ligand=ligand, n=1, steps=2, redraw=-1)
 
 
+def test_redraw_shrinks_prior_sizes_only(pocket_run, site, monkeypatch):
+    import moldiff
+    import moldiff.diffusion.pocket as pocket_module
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    calls = []
+    sample = pocket_module.sample_in_pocket
+
+    def spy(*args, **kwargs):
+        calls.append(args[5].tolist())  # num_atoms of the call
+        return sample(*args, **kwargs)
+
+    monkeypatch.setattr(pocket_module, "sample_in_pocket", spy)
+    kwargs = {"ligand": ligand, "n": 4, "steps": 4, "seed": 1, "clash_distance": 0, "join_fragments": False,
+              "vina_guidance": False, "centre_radius": 7.0, "redraw": 2}
+    _, _, fits = model._generate(protein, **kwargs)  # sizes from the prior
+    assert len(calls) > 1, fits
+    first = calls[0]
+    bad = [i for i, (e, draws) in enumerate(fits) if draws > 1]
+    assert calls[1] == [max(2, round(first[i] * 0.8)) for i in bad]
+    calls.clear()
+    model._generate(protein, num_atoms=12, **kwargs)  # a size the user gave is kept
+    assert len(calls) > 1 and all(size == 12 for call in calls for size in call)
+
+
 def test_design_keeps_the_ligand_centre_in_the_pocket_core(pocket_run, site):
     import moldiff
 
