@@ -4,7 +4,7 @@
 
 For each complex of ``--data`` (``<ID>/<ID>_protein.pdb`` + ``<ID>_ligand.sdf``) the pocket is
 the residues within 10 Å of the crystal ligand; ``--n`` ligands are designed there with the
-shipped pocket model (or ``--model CKPT``; ligand sizes drawn given the pocket size, or with
+shipped design model ``pocket_design`` (or ``--model NAME|CKPT``; ligand sizes drawn given the pocket size, or with
 ``--num-atoms reference`` the crystal ligand's heavy-atom count) and scored
 with :func:`moldiff.metrics.pocket.evaluate_in_pocket`: validity, connectivity, uniqueness,
 diversity, QED, SA, logP, Lipinski, clashes with the protein, PoseBusters' intramolecular
@@ -53,7 +53,7 @@ def nanmean(values) -> float | None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/posebusters_dev")
-    p.add_argument("--model", default="pocket", help="shipped model name or checkpoint")
+    p.add_argument("--model", default="pocket_design", help="shipped model name (pocket_design, pocket) or checkpoint")
     p.add_argument("--n", type=int, default=10, help="ligands per pocket")
     p.add_argument("--limit", type=int, default=None, help="first N complexes (sorted by id)")
     p.add_argument("--skip", type=int, default=0, help="skip the first K complexes (sorted by id) before --limit")

@@ -26,9 +26,9 @@ def load(path=None, device="cpu"):
 __all__.append("load")
 
 
-def design(protein, *, model="pocket", device="cpu", **kwargs):
-    """Design ligands for a protein pocket with the shipped pocket model (or ``model``:
-    a name or checkpoint path). Keyword arguments as :meth:`moldiff.api.PocketModel.design`:
+def design(protein, *, model="pocket_design", device="cpu", **kwargs):
+    """Design ligands for a protein pocket with the shipped design model (``pocket_design``;
+    or ``model``: a name such as ``"pocket"``, the docking model, or a checkpoint path). Keyword arguments as :meth:`moldiff.api.PocketModel.design`:
     ``ligand=`` / ``center=`` / ``box=``, ``n``, ``num_atoms``, ``steps``, ``seed`` ...
     Returns RDKit molecules with hydrogens in the protein's frame (``None``: not assembled)."""
     from moldiff.api import PocketModel, load as _load

@@ -279,6 +279,7 @@ def _load_pocket_model(name, device):
 
 def cmd_design(args: argparse.Namespace) -> int:
     from moldiff.chem.sdf import write_sdf
+    from moldiff.pretrained import DESIGN
     from moldiff.metrics.pocket import is_connected
 
     num_atoms = args.num_atoms
@@ -304,7 +305,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     site = _site(args)
     out = Path(args.output)
     check_writable(out)
-    model = _load_pocket_model(args.model, args.device)
+    model = _load_pocket_model(args.model or DESIGN, args.device)
     mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=num_atoms,
                         steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
                         progress=not args.quiet, clash_distance=args.clash_distance,
@@ -318,7 +319,8 @@ def cmd_design(args: argparse.Namespace) -> int:
     count = write_sdf(made, out)
     connected = sum(is_connected(m) for m in made)
     sizes = [m.GetNumHeavyAtoms() for m in made]
-    print(f"wrote {count} ligands to {out} (protein frame, hydrogens added)")
+    print(f"wrote {count} ligands to {out} (protein frame, hydrogens added; model "
+          f"{model.card.get('name') or model.card.get('file')})")
     print(f"  assembled: {count}/{args.n}   connected: {connected}/{args.n}   heavy atoms: "
           f"{min(sizes)}-{max(sizes)} (median {sorted(sizes)[len(sizes) // 2]})")
     redrawn = sum(m.GetIntProp("moldiff_draws") > 1 for m in made)
@@ -534,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--centre-radius", type=float, default=None, metavar="R",
                     help="keep the predicted ligand's centre within R Å of the pocket centre at every step "
                     "(default 3: the pocket's core)")
-    de.add_argument("--model", default=None, help="shipped model name (pocket) or a checkpoint")
+    de.add_argument("--model", default=None,
+                    help="shipped model name (default pocket_design; pocket: the docking model) or a checkpoint")
     de.add_argument("--device", default="cpu")
     de.set_defaults(func=cmd_design)
 

@@ -291,6 +291,25 @@ def test_design_keeps_the_ligand_centre_in_the_pocket_core(pocket_run, site):
         model.design_mol3d(protein, ligand=ligand, n=1, steps=2, centre_radius=0)
 
 
+def test_design_uses_the_shipped_design_model_and_docking_the_pocket_model(site, tmp_path, capsys):
+    import moldiff
+    from moldiff import pretrained
+    from moldiff.api import PocketModel
+
+    design, dock = moldiff.load(pretrained.DESIGN), moldiff.load("pocket")
+    assert isinstance(design, PocketModel) and pretrained.DESIGN == "pocket_design"
+    card = design.info()
+    assert {"title", "task", "data", "training", "sampling", "limitations", "metrics"} <= card.keys()
+    assert card["name"] == "pocket_design" and card["metrics"]["design_posebusters_10"]["vina_mean"] < 0
+    weights = [dict(m.denoiser.named_parameters()) for m in (design, dock)]
+    assert not all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # two trained models
+    protein, ligand = site
+    out = tmp_path / "d.sdf"
+    assert main(["design", "--protein", str(protein), "--ligand", str(ligand), "-n", "1", "--steps", "2",
+                 "--num-atoms", "8", "-o", str(out), "-q"]) == 0
+    assert "model pocket_design" in capsys.readouterr().out
+
+
 def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tmp_path, capsys):
     protein, ligand = site
     out = tmp_path / "designs.sdf"

@@ -12,7 +12,9 @@ from importlib.resources import files
 from pathlib import Path
 
 #: name -> file stem inside this package
-MODELS = {"qm9": "qm9_egnn", "pocket": "pocket_egnn"}
+MODELS = {"qm9": "qm9_egnn", "pocket": "pocket_egnn", "pocket_design": "pocket_design_egnn"}
+#: the pocket model ``moldiff design`` / :func:`moldiff.design` use ("pocket" places ligands for docking)
+DESIGN = "pocket_design"
 DEFAULT = "qm9"
 
 
