@@ -86,8 +86,7 @@ def main() -> None:
     model = load(args.model)
     if not isinstance(model, PocketModel):
         raise SystemExit(f"{args.model}: not a pocket model")
-    entries = find_complexes(args.data)[args.skip:]
-    entries = entries[: args.limit]
+    entries = find_complexes(args.data)[args.skip:][: args.limit]
     options = {"centre_radius": args.centre_radius}
     if args.redraw is not None:
         options["redraw"] = args.redraw

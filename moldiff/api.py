@@ -265,7 +265,7 @@ class PocketModel:
         from moldiff.diffusion.guidance import CLASH_DISTANCE
         from moldiff.diffusion.pocket import (DESIGN_CENTRE_RADIUS, pocket_batch_from, sample_in_pocket,
                                               sample_ligand_sizes)
-        from moldiff.docking.energy import protein_xs_types
+        from moldiff.docking.energy import protein_xs_types, type_arrays
 
         steps = self.default_steps if steps is None else steps
         sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
@@ -289,6 +289,7 @@ class PocketModel:
             raise InputError(f"centre radius must be positive, got {centre_radius}")
         site, graph, ligand_pos = self._site(protein, ligand, center, box, radius)
         xs = protein_xs_types(site)  # for the guidance and every design's fit energy
+        pocket_types = type_arrays(xs)  # once, not per design
         if num_atoms == "reference":  # heavy atoms of the reference (a file is read without hydrogens)
             num_atoms = ligand.GetNumHeavyAtoms() if hasattr(ligand, "GetNumHeavyAtoms") else len(ligand_pos)
         seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
@@ -315,7 +316,7 @@ class PocketModel:
             return made
 
         out = draw(sizes, "designing")
-        energies = [self._fit_energy(m, site, xs) for m in out]
+        energies = [self._fit_energy(m, site, pocket_types) for m in out]
         draws = [1] * n
         for _ in range(redraw):  # designs that overlap the protein are drawn again; the lower energy is kept
             bad = [i for i, e in enumerate(energies) if not e <= REDRAW_MAX_ENERGY]
@@ -325,17 +326,18 @@ class PocketModel:
                 sizes[bad] = torch.clamp((sizes[bad] * REDRAW_SHRINK).round().long(), min=2)
             for i, m in zip(bad, draw(sizes[bad], "redrawing")):
                 draws[i] += 1
-                e = self._fit_energy(m, site, xs)
+                e = self._fit_energy(m, site, pocket_types)
                 if out[i] is None or e < energies[i]:
                     out[i], energies[i] = m, e
         return out, site, list(zip(energies, draws))
 
     @staticmethod
-    def _fit_energy(m, site, xs) -> float:
-        """Vina-form intermolecular energy of a generated structure with its pocket (inf: none)."""
+    def _fit_energy(m, site, pocket_types) -> float:
+        """Vina-form intermolecular energy of a generated structure with its pocket (inf: none);
+        ``pocket_types``: :func:`~moldiff.docking.energy.type_arrays` of the pocket's types."""
         from moldiff.docking.energy import ligand_pocket_energy
 
-        return float("inf") if m is None else ligand_pocket_energy(m.pos, m.symbols, site.pos, xs)
+        return float("inf") if m is None else ligand_pocket_energy(m.pos, m.symbols, site.pos, pocket_types)
 
     def design(self, protein, *, relax: bool = True, **kwargs):
         """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
