@@ -86,11 +86,15 @@ def pack_samples(samples: list, elements: tuple[str, ...]) -> dict:
     """``(elements, positions, charges)`` records (``None`` for failures) -> flat arrays."""
     import numpy as np
 
+    import torch
+
     ok = [r for r in samples if r is not None]
-    return {"elements": elements, "num_failed": len(samples) - len(ok),
-            "counts": np.array([len(r[0]) for r in ok], dtype=np.int16),
-            "types": np.array([elements.index(e) for r in ok for e in r[0]], dtype=np.int8),
-            "pos": np.concatenate([r[1] for r in ok]), "charges": np.concatenate([r[2] for r in ok]).astype(np.int8)}
+    # tensors and plain data only, so the file is read back with torch.load(weights_only=True)
+    arrays = {"counts": np.array([len(r[0]) for r in ok], dtype=np.int16),
+              "types": np.array([elements.index(e) for r in ok for e in r[0]], dtype=np.int8),
+              "pos": np.concatenate([r[1] for r in ok]), "charges": np.concatenate([r[2] for r in ok]).astype(np.int8)}
+    return {"elements": list(elements), "num_failed": len(samples) - len(ok),
+            **{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}}
 
 
 def unpack_samples(blob: dict) -> tuple[list, dict]:
@@ -100,9 +104,10 @@ def unpack_samples(blob: dict) -> tuple[list, dict]:
     from moldiff.chem.molecule import Mol3D
 
     elements = blob["elements"]
-    ends = np.cumsum(blob["counts"].astype(np.int64))
-    mols = [Mol3D([elements[t] for t in blob["types"][a:b]], blob["pos"][a:b].astype(np.float64),
-                  blob["charges"][a:b].astype(np.int64)) for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    counts, types, pos, charges = (np.asarray(blob[k]) for k in ("counts", "types", "pos", "charges"))
+    ends = np.cumsum(counts.astype(np.int64))
+    mols = [Mol3D([elements[t] for t in types[a:b]], pos[a:b].astype(np.float64),
+                  charges[a:b].astype(np.int64)) for a, b in zip(np.r_[0, ends[:-1]], ends)]
     mols += [None] * int(blob.get("num_failed", 0))
     meta = {k: v for k, v in blob.items() if k not in ("counts", "types", "pos", "charges", "elements")}
     return mols, meta

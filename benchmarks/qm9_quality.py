@@ -55,7 +55,9 @@ def main() -> None:
     reference = None if args.no_novelty else reference_smiles("qm9", progress=False)
     rows = []
     if args.from_raw:
-        mols, meta = unpack_samples(torch.load(args.from_raw, weights_only=False))
+        from moldiff.serialization import load_tensors
+
+        mols, meta = unpack_samples(load_tensors(args.from_raw, "packed samples file"))
         metrics = evaluate(mols, reference=reference)
         seconds = meta.get("sampling_s")
         row = {"steps": meta.get("steps"), "sampler": meta.get("sampler", "ddpm"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from moldiff.checks import check_non_negative, check_num_atoms, check_positive, check_seed
 from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
 
@@ -27,6 +28,15 @@ REDRAW_MAX_ENERGY = 0.0
 REDRAW_SHRINK = 0.8
 
 
+def _check_count(value, name: str) -> int:
+    """A positive integer count (molecules, steps, batch size)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    if value <= 0:
+        raise InputError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
 def _sampling_options(model, sampler: str | None, time_power: float | None,
                       noise_scale: float | None) -> tuple[str, float, float]:
     """``(sampler, time_power, noise_scale)``: the given values or ``model``'s defaults, checked."""
@@ -35,8 +45,7 @@ def _sampling_options(model, sampler: str | None, time_power: float | None,
     noise_scale = model.default_noise_scale if noise_scale is None else noise_scale
     if sampler not in SAMPLER_NAMES:
         raise InputError(f"unknown sampler {sampler!r}; choose {', '.join(SAMPLER_NAMES)}")
-    if not time_power > 0:
-        raise InputError(f"time power must be positive, got {time_power}")
+    check_positive(time_power, "time power")
     if not 0 < noise_scale <= 1:
         raise InputError(f"noise scale must be in (0, 1], got {noise_scale}")
     return sampler, time_power, noise_scale
@@ -108,16 +117,12 @@ class MolDiffModel:
         from moldiff.diffusion.generate import sample_molecules
 
         steps = self.default_steps if steps is None else steps
-        if n <= 0:
-            raise InputError(f"number of molecules must be positive, got {n}")
-        if steps <= 0:
-            raise InputError(f"steps must be positive, got {steps}")
-        if batch_size <= 0:
-            raise InputError(f"batch size must be positive, got {batch_size}")
-        if num_atoms is not None and num_atoms <= 0:
-            raise InputError(f"num_atoms must be positive, got {num_atoms}")
+        for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
+            _check_count(value, name)
+        if num_atoms is not None:
+            check_num_atoms(num_atoms)
         sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
-        seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
+        seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else check_seed(seed)
         counts_gen = torch.Generator().manual_seed(seed)
         counts = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None
                   else self.sample_num_atoms(n, counts_gen))
@@ -270,29 +275,28 @@ class PocketModel:
         steps = self.default_steps if steps is None else steps
         sampler, time_power, noise_scale = _sampling_options(self, sampler, time_power, noise_scale)
         for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
-            if value <= 0:
-                raise InputError(f"{name} must be positive, got {value}")
+            _check_count(value, name)
         if isinstance(num_atoms, str):
             if num_atoms != "reference":
                 raise InputError(f"num_atoms must be a number or 'reference', got {num_atoms!r}")
             if ligand is None:
                 raise InputError("num_atoms='reference' needs a reference ligand (ligand=...)")
-        elif num_atoms is not None and not 2 <= num_atoms <= 150:
-            raise InputError(f"num_atoms must be between 2 and 150, got {num_atoms}")
+        elif num_atoms is not None:
+            check_num_atoms(num_atoms, low=2)
         clash_distance = CLASH_DISTANCE if clash_distance is None else clash_distance
-        if clash_distance < 0:
-            raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
-        if redraw < 0:
-            raise InputError(f"redraw must be >= 0 (0: off), got {redraw}")
+        check_non_negative(clash_distance, "clash distance", "0: off")
+        if isinstance(redraw, bool) or not isinstance(redraw, int) or redraw < 0:
+            raise InputError(f"redraw must be an integer >= 0 (0: off), got {redraw!r}")
         centre_radius = DESIGN_CENTRE_RADIUS if centre_radius is None else centre_radius
-        if not centre_radius > 0:
-            raise InputError(f"centre radius must be positive, got {centre_radius}")
+        check_positive(centre_radius, "centre radius")
+        if radius is not None:
+            check_positive(radius, "pocket radius")
         site, graph, ligand_pos = self._site(protein, ligand, center, box, radius)
         xs = protein_xs_types(site)  # for the guidance and every design's fit energy
         pocket_types = type_arrays(xs)  # once, not per design
         if num_atoms == "reference":  # heavy atoms of the reference (a file is read without hydrogens)
             num_atoms = ligand.GetNumHeavyAtoms() if hasattr(ligand, "GetNumHeavyAtoms") else len(ligand_pos)
-        seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else seed
+        seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else check_seed(seed)
         gen_sizes = torch.Generator().manual_seed(seed)
         sizes = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None else
                  sample_ligand_sizes(self.size_pairs, len(graph.pos), n, self.num_atoms_hist, generator=gen_sizes))
@@ -376,20 +380,25 @@ class PocketModel:
 
 
 def _read_checkpoint(path: Path) -> dict:
+    from moldiff.serialization import load_tensors
+
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint file")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated, not a torch file, pickle errors ...
-        raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
+    ckpt = load_tensors(path, "checkpoint")  # tensors and plain data only: never runs code from the file
     if not isinstance(ckpt, dict) or "moldiff" not in ckpt or "state_dict" not in ckpt:
         raise InputError(f"{path}: not a moldiff checkpoint (no moldiff metadata)")
     meta = ckpt["moldiff"]
+    if not isinstance(meta, dict) or not isinstance(ckpt["state_dict"], dict):
+        raise InputError(f"{path}: not a moldiff checkpoint (malformed metadata)")
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{path}: a moldiff checkpoint of another kind ({meta.get('format')})")
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise InputError(f"{path}: checkpoint schema {meta.get('schema_version')} is not supported "
                          f"(this moldiff reads schema {SCHEMA_VERSION})")
+    bad = [k for k, tp in (("config", dict), ("elements", list)) if not isinstance(meta.get(k), tp)]
+    bad += [k for k, v in ckpt["state_dict"].items() if not isinstance(v, torch.Tensor)][:1]
+    if bad:
+        raise InputError(f"{path}: damaged moldiff checkpoint (bad or missing {', '.join(map(str, bad))})")
     return ckpt
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from moldiff import __version__
+from moldiff.checks import SEED_MAX, check_finite, check_num_atoms, check_seed
 from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
 from moldiff.paths import check_writable, write_json
@@ -138,13 +139,14 @@ def format_pocket_table(metrics: dict) -> str:
 def _evaluate_in_pocket(args: argparse.Namespace) -> int:
     from moldiff.chem.ligand import read_ligand
     from moldiff.chem.sdf import read_sdf
+    from moldiff.chem.tables import SUPPORTED_ELEMENTS
     from moldiff.metrics.pocket import evaluate_in_pocket
 
     if args.ligand and args.center:
         raise InputError("give the site by --ligand or --center, not both")
     if args.json:
         check_writable(Path(args.json))
-    records = read_sdf(args.file)
+    records = read_sdf(args.file, allowed_elements=SUPPORTED_ELEMENTS)
     reference = read_ligand(args.ligand, hydrogens="add") if args.ligand else None
     if reference is not None and reference.GetNumConformers() == 0:
         raise InputError(f"{args.ligand}: the reference ligand has no 3D coordinates")
@@ -243,9 +245,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     if args.output is None:
         raise InputError("an output file is required: -o OUT.sdf")
+    if args.num_atoms is not None:
+        check_num_atoms(args.num_atoms, "--num-atoms")
     out = Path(args.output)
     check_writable(out)
     model = load(args.model, device=args.device)
+    if not hasattr(model, "sample_mol3d"):
+        raise InputError(f"{args.model}: a pocket model (it generates ligands inside a protein pocket); "
+                         "use moldiff design or moldiff dock with it")
     mols3d = model.sample_mol3d(args.n, steps=args.steps, sampler=args.sampler, seed=args.seed,
                                 num_atoms=args.num_atoms, batch_size=args.batch_size, progress=not args.quiet,
                                 time_power=args.time_power, noise_scale=args.noise_scale)
@@ -440,22 +447,45 @@ def cmd_model_export(args: argparse.Namespace) -> int:
 
 
 # --- parser ---------------------------------------------------------------------------
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    try:
+        return check_finite(text, "value")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from exc
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2^32 - 1]."""
+    try:
+        return check_seed(int(text))
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_MAX}, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``moldiff sample: error: ... (see --help)``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     """``--sampler``, ``--time-power``, ``--noise-scale`` (each defaulting to the model's)."""
     parser.add_argument("--sampler", choices=SAMPLER_NAMES, default=None,
                         help="ddpm (ancestral), ddim (deterministic) or dpm2m (second-order stochastic); "
                              "default: the model's")
-    parser.add_argument("--time-power", type=float, default=None,
+    parser.add_argument("--time-power", type=finite_float, default=None,
                         help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
-    parser.add_argument("--noise-scale", type=float, default=None,
+    parser.add_argument("--noise-scale", type=finite_float, default=None,
                         help="scale of the noise added per stochastic step (default: the model's): 1 = the model's "
                              "distribution, < 1 = lower temperature, more stable and less diverse molecules")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="moldiff", description="Diffusion models for 3D molecules.")
+    parser = _Parser(prog="moldiff", description="Diffusion models for 3D molecules.")
     parser.add_argument("--version", action="version", version=f"moldiff {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info messages")
     common.add_argument("-v", "--verbose", action="store_true", help="debug messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -478,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--protein", help="score ligands in this protein's pocket: validity, connectivity, diversity, "
                     "QED/SA/logP/Lipinski, clashes, PoseBusters checks, Vina scores")
     ev.add_argument("--ligand", help="with --protein: the reference ligand (defines the site, scored alongside)")
-    ev.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="with --protein: site centre")
-    ev.add_argument("--radius", type=float, default=10.0, help="with --protein: pocket radius, Å")
+    ev.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="with --protein: site centre")
+    ev.add_argument("--radius", type=finite_float, default=10.0, help="with --protein: pocket radius, Å")
     ev.add_argument("--no-vina", action="store_true", help="with --protein: skip the Vina scores")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -495,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("-o", "--output", help="output SDF (written atomically)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     _add_sampling_args(sa)
-    sa.add_argument("--seed", type=int, default=0)
+    sa.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
     sa.add_argument("--batch-size", type=int, default=64)
     sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")
     sa.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -507,19 +537,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "writes them with bonds and hydrogens in the protein's frame.")
     de.add_argument("--protein", required=True, help="protein PDB or mmCIF file")
     de.add_argument("--ligand", help="reference ligand (SDF/MOL2/PDB) defining the site")
-    de.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
-    de.add_argument("--box", type=float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
+    de.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
+    de.add_argument("--box", type=finite_float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
                     help="site box: centre and size, Å")
-    de.add_argument("--radius", type=float, default=None, help="pocket radius, Å (default: the model's, 10)")
+    de.add_argument("--radius", type=finite_float, default=None, help="pocket radius, Å (default: the model's, 10)")
     de.add_argument("-n", type=int, default=10, help="number of ligands")
     de.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
     de.add_argument("--num-atoms", default=None, metavar="K|ref",
                     help="heavy atoms per ligand, or 'ref': the --ligand's count (default: drawn given the pocket size)")
     de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     _add_sampling_args(de)
-    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
     de.add_argument("--batch-size", type=int, default=16)
-    de.add_argument("--clash-distance", type=float, default=None, metavar="D",
+    de.add_argument("--clash-distance", type=finite_float, default=None, metavar="D",
                     help="clash guidance: keep predicted ligand atoms D Å from protein atoms at every step "
                     "(default 2.8; 0: off)")
     de.add_argument("--no-join", action="store_true",
@@ -533,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--redraw", type=int, default=2, metavar="K",
                     help="draw a design again, up to K times, when its Vina-form energy with the pocket is positive "
                     "(it overlaps the protein); the lowest-energy draw is kept (default 2; 0: off)")
-    de.add_argument("--centre-radius", type=float, default=None, metavar="R",
+    de.add_argument("--centre-radius", type=finite_float, default=None, metavar="R",
                     help="keep the predicted ligand's centre within R Å of the pocket centre at every step "
                     "(default 3: the pocket's core)")
     de.add_argument("--model", default=None,
@@ -552,10 +582,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "its coordinates are not used")
     do.add_argument("--reference", help="ligand with 3D coordinates defining the site (RMSDs are reported "
                     "against it when it is the same molecule)")
-    do.add_argument("--center", type=float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
-    do.add_argument("--box", type=float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
+    do.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
+    do.add_argument("--box", type=finite_float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
                     help="site box: centre and size, Å")
-    do.add_argument("--radius", type=float, default=None, help="pocket radius, Å (default 10)")
+    do.add_argument("--radius", type=finite_float, default=None, help="pocket radius, Å (default 10)")
     do.add_argument("-o", "--output", default="poses.sdf", help="output SDF (one complex)")
     do.add_argument("-k", type=int, default=10, help="poses")
     do.add_argument("--steps", type=int, default=40)
@@ -567,9 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("--search-steps", type=int, default=SEARCH_STEPS, metavar="N",
                     help="Monte Carlo moves per chain of the batched pose search (0: per-pose trials instead)")
     do.add_argument("--search-chains", type=int, default=4, metavar="C", help="search chains per placement")
-    do.add_argument("--clash-distance", type=float, default=0.0, metavar="D",
+    do.add_argument("--clash-distance", type=finite_float, default=0.0, metavar="D",
                     help="clash guidance during placement: predicted ligand atoms kept D Å from the protein (0: off)")
-    do.add_argument("--seed", type=int, default=0)
+    do.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
     do.add_argument("--model", default=None, help="pocket model (default: the shipped one)")
     do.add_argument("--device", default="cpu")
     do.set_defaults(func=cmd_dock)
@@ -619,14 +649,24 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     logging.getLogger("moldiff").setLevel(level)
 
 
+def _one_line(message: str) -> str:
+    """An error message on one line (RDKit and Lightning messages may span several)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # key=value overrides may follow options: moldiff dock CFG -q limit=2
+        if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
+            args.overrides = [*(args.overrides or []), *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
     try:
         return args.func(args)
     except InputError as exc:
-        print(f"moldiff: error: {exc}", file=sys.stderr)
+        print(f"moldiff: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("moldiff: interrupted", file=sys.stderr)
@@ -634,6 +674,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a file the checks could not foresee (a full disk, a vanished folder)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"moldiff: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

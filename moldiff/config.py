@@ -14,6 +14,7 @@ Declare limits with :func:`option`::
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from moldiff.checks import SEED_MAX
 from moldiff.errors import InputError
 
 #: sampler names (:data:`moldiff.diffusion.sampler.SAMPLERS`), here for argument parsers that must not import torch
@@ -50,7 +52,9 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         errors = []
-        for arg in (a for a in args if a is not type(None)):
+        # the member of the value's own type first: ``1`` for ``float | int`` stays an int
+        members = sorted((a for a in args if a is not type(None)), key=lambda a: a is not type(value))
+        for arg in members:
             try:
                 return _convert(value, arg, key, where)
             except InputError as exc:
@@ -85,11 +89,13 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads "4e-4" (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{where}: {key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise InputError(f"{where}: {key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -193,13 +199,25 @@ def load_config(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -
     """Read a YAML file into ``cls``, applying ``key.sub=value`` overrides first."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such config file")
+        raise InputError(f"{path}: no such config file" if not path.exists() else f"{path}: not a file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text (UTF-8) file, byte {exc.start} cannot be decoded") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise InputError(f"{path}: not a text file (it holds NUL bytes)")
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark is not None else ""
         raise InputError(f"{path}: invalid YAML{at}: {getattr(exc, 'problem', exc)}") from exc
+    except RecursionError:
+        raise InputError(f"{path}: invalid YAML (nested too deeply)") from None
+    if data is None:
+        raise InputError(f"{path}: empty config (no keys); start from one of the files in configs/")
     if not isinstance(data, Mapping):
         raise InputError(f"{path}: top level must be a mapping of keys to values")
     return from_dict(cls, merge(dict(data), parse_overrides(overrides)), where=str(path))
@@ -224,7 +242,7 @@ class DataConfig:
     limit_train: int | None = option(None, min=1)
     limit_val: int | None = option(None, min=1)
     limit_test: int | None = option(None, min=1)
-    seed: int = 0
+    seed: int = option(0, min=0, max=SEED_MAX)
     root: str | None = option(None, help="complexes: data folder (default: the shared fep_benchmark)")
     radius: float = option(10.0, min=1.0, help="complexes: pocket radius around the ligand, Å")
     split: list[float] = option(lambda: [0.8, 0.1, 0.1], help="complexes: train/val/test share of targets")
@@ -303,7 +321,7 @@ class SamplingConfig:
     every_n_epochs: int = option(1, min=0, help="0 disables sampling during training")
     num_samples: int = option(64, min=1)
     batch_size: int = option(64, min=1)
-    seed: int = 0
+    seed: int = option(0, min=0, max=SEED_MAX)
 
 
 @dataclass
@@ -327,7 +345,7 @@ class TrainerConfig:
     checkpoint_every_n_steps: int | None = option(None, min=1)
     resume: bool = True
     init_from: str | None = option(None, help="start a new run from these (EMA) weights; fresh optimiser")
-    seed: int = 0
+    seed: int = option(0, min=0, max=SEED_MAX)
     compile: bool = False
     tensorboard: bool = True
     deterministic: bool = False
@@ -406,7 +424,7 @@ class DockConfig:
     clash_distance: float = option(0.0, min=0.0, help="clash guidance during placement, Å (0: off)")
     ranking: Literal["vina", "fit"] = "vina"
     posebusters: bool = option(True, help="PoseBusters 'dock' checks of each top-1 pose")
-    seed: int = 0
+    seed: int = option(0, min=0, max=SEED_MAX)
     limit: int | None = option(None, min=1, help="dock only the first N complexes")
     vina: DockVinaConfig = field(default_factory=DockVinaConfig)
     trainer: DockTrainerConfig = field(default_factory=DockTrainerConfig)

@@ -35,16 +35,27 @@ def data_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     On any exception the temporary file is removed and ``path`` is untouched, so an
     interrupted write never leaves a half-written file. Permissions follow the umask.
+    A failure to create, write or rename the file (a full disk, a read-only folder)
+    raises :class:`~moldiff.errors.InputError` naming ``path``.
     """
+    from moldiff.errors import InputError
+
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({_os_reason(exc)})") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -52,15 +63,33 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None or Path(exc.filename) in (Path(tmp), path):
+            raise InputError(f"{path}: cannot write ({_os_reason(exc)})") from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _probe_folder(folder: Path, what: str) -> None:
+    """Create and remove a file in ``folder``: ``os.access`` says yes to root on read-only
+    mounts and special file systems, where only trying tells."""
+    from moldiff.errors import InputError
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".moldiff-probe.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"{what}: folder {folder} is not writable ({_os_reason(exc)})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def check_writable(path: str | Path) -> None:
     """Raise :class:`~moldiff.errors.InputError` unless a file can be written at ``path``.
 
     Called before long work, so a bad output path fails in a second, not after an hour.
+    The folder is tried by creating (and removing) a file in it.
     """
     from moldiff.errors import InputError
 
@@ -68,10 +97,36 @@ def check_writable(path: str | Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{path}: output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{path}: output folder {folder} is not writable")
     if path.is_dir():
         raise InputError(f"{path}: is a directory")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path}: exists and is not a regular file")
+    _probe_folder(folder, str(path))
+
+
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Check, without creating anything, that ``path`` is or can become a writable folder:
+    it is an existing folder (tried by writing a file), or it does not exist and its nearest
+    existing parent is a writable folder. Returns ``path``.
+
+    Raises :class:`~moldiff.errors.InputError` for an existing file, a parent that is a file,
+    or a folder that cannot be written.
+    """
+    from moldiff.errors import InputError
+
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise InputError(f"{path}: the {what} is an existing file, not a folder")
+        _probe_folder(path, f"{path} ({what})")
+        return path
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{path}: cannot create the {what}: {parent} is a file, not a folder")
+    _probe_folder(parent, f"{path} ({what})")
+    return path
 
 
 def write_json(obj, path: str | Path) -> None:

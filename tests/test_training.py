@@ -212,8 +212,10 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
     assert proc.returncode == 2 and "unknown key(s) model.widht" in proc.stderr
     if not torch.cuda.is_available():
         proc = _cli("train", str(TINY), "trainer.accelerator=gpu", f"trainer.output_dir={tmp_path / 'gpu'}")
-        assert proc.returncode == 2 and "tiny.yaml: trainer settings" in proc.stderr, proc.stderr[-1000:]
+        assert proc.returncode == 2 and "tiny.yaml: trainer.accelerator=gpu but no CUDA GPU" in proc.stderr, \
+            proc.stderr[-1000:]
         assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "gpu").exists()  # checked before the run folder is made
 
 
 def test_training_is_reproducible_on_cpu(tmp_path):

@@ -131,8 +131,12 @@ def read_sdf(
             for number, first_line, text in iter_sdf_blocks(path):
                 with _capture_errors() as capture:
                     mol = _parse_block(text, sanitize=sanitize, remove_hs=remove_hs)
+                problem = None
+                if mol is not None and mol.GetNumAtoms() == 0:
+                    mol, problem = None, "no atoms (an empty record)"
                 if mol is None:
-                    reason = f"record {number} (line {first_line}): {_summarise_rdkit_errors(capture.messages)}"
+                    problem = problem or _summarise_rdkit_errors(capture.messages)
+                    reason = f"record {number} (line {first_line}): {problem}"
                     if strict:
                         raise InputError(f"{path}: {reason}")
                     out.errors.append((number, reason))

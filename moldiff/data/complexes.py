@@ -187,6 +187,31 @@ def complex_graph(entry: ComplexEntry, *, radius: float = 10.0, hydrogens: bool 
     )
 
 
+def _entry_to_dict(entry: ComplexEntry) -> dict:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(entry).items()}
+
+
+def _read_cache(path: Path, count: int):
+    """``(graphs, entries, skipped)`` from a cache file written by :class:`ComplexDataset`, or
+    ``None`` (with a warning) when it is unreadable, unsafe or inconsistent: it is then rebuilt."""
+    from torch_geometric.data import Data
+
+    from moldiff.serialization import load_tensors
+
+    try:
+        blob = load_tensors(path, "complex cache")
+        graphs = [Data(**g) for g in blob["graphs"]]
+        entries = [ComplexEntry(**{k: Path(v) if k in ("protein", "ligand", "pocket") and v is not None else v
+                                   for k, v in e.items()}) for e in blob["entries"]]
+        skipped = [tuple(x) for x in blob["skipped"]]
+        if blob["count"] != count or len(graphs) != len(entries) or len(graphs) + len(skipped) != count:
+            raise ValueError(f"{len(graphs)} graphs and {len(skipped)} skipped for {count} complexes")
+    except (InputError, KeyError, TypeError, ValueError) as exc:
+        log.warning("%s: unusable complex cache (%s); rebuilding", path, exc)
+        return None
+    return graphs, entries, skipped
+
+
 class ComplexDataset:
     """Featurised complexes of a folder, built once and cached.
 
@@ -214,9 +239,10 @@ class ComplexDataset:
         key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
         path = cache_dir() / f"complexes_{self.root.name}_{key}.pt" if cache else None
         if path is not None and path.is_file():
-            stored = torch.load(path, weights_only=False)
-            self.graphs, self.entries, self.skipped = stored["graphs"], stored["entries"], stored["skipped"]
-            return
+            stored = _read_cache(path, len(entries))
+            if stored is not None:
+                self.graphs, self.entries, self.skipped = stored
+                return
         graphs, used, skipped = [], [], []
         rows = entries
         if progress:
@@ -252,9 +278,11 @@ class ComplexDataset:
             raise InputError(f"{self.root}: none of the {len(entries)} complexes could be used "
                              f"(first problem: {skipped[0][1]})")
         self.graphs, self.entries, self.skipped = graphs, used, skipped
-        if path is not None:
+        if path is not None:  # plain data only (tensors, str, int): read back without unpickling objects
             with atomic_path(path) as tmp:
-                torch.save({"graphs": graphs, "entries": used, "skipped": skipped}, tmp)
+                torch.save({"graphs": [dict(g.to_dict()) for g in graphs],
+                            "entries": [_entry_to_dict(e) for e in used],
+                            "skipped": [list(x) for x in skipped], "count": len(entries)}, tmp)
 
     def __len__(self) -> int:
         return len(self.graphs)

@@ -72,6 +72,28 @@ def _embed_job(args):
     return k, smiles, *embed_smiles(smiles, seed)
 
 
+def _read_cache(path: Path) -> dict | None:
+    """The stored set (``smiles``, ``symbols``, ``pos``, ``charges``, ``manifest``) of a cache file,
+    or ``None`` (with a warning) when it is unreadable, unsafe or inconsistent: it is then rebuilt."""
+    from moldiff.serialization import load_tensors
+
+    try:
+        blob = load_tensors(path, "drug-like cache")
+        counts = [int(c) for c in blob["counts"]]
+        manifest = json.loads(blob["manifest"])
+        if not (len(blob["smiles"]) == len(blob["symbols"]) == len(counts) == manifest["built"]
+                and [len(s) for s in blob["symbols"]] == counts
+                and len(blob["pos"]) == len(blob["charges"]) == sum(counts)):
+            raise ValueError("molecule or atom counts disagree")
+        pos = np.split(blob["pos"].numpy(), np.cumsum(counts)[:-1])
+        charges = np.split(blob["charges"].numpy(), np.cumsum(counts)[:-1])
+    except (InputError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        log.warning("%s: unusable drug-like cache (%s); rebuilding", path, exc)
+        return None
+    return {"smiles": list(blob["smiles"]), "symbols": [list(s) for s in blob["symbols"]], "pos": pos,
+            "charges": charges, "manifest": manifest}
+
+
 class DrugLike3D:
     """Conformers for a seeded subset of a SMILES file.
 
@@ -101,10 +123,11 @@ class DrugLike3D:
         key = hashlib.sha1(json.dumps([str(source.resolve()), stat.st_size, n, seed, BUILD_VERSION]).encode())
         path = cache_dir() / f"druglike_{source.name.split('.')[0]}_{n}_{seed}_{key.hexdigest()[:10]}.pt"
         if cache and path.is_file():
-            blob = torch.load(path, weights_only=False)
-            self.__dict__.update(blob)
-            self.hydrogens = hydrogens
-            return
+            blob = _read_cache(path)
+            if blob is not None:
+                self.__dict__.update(blob)
+                self.hydrogens = hydrogens
+                return
         all_smiles = read_smiles_column(source)
         if n > len(all_smiles):
             raise InputError(f"{source}: asked for {n} molecules but the file has {len(all_smiles)}")
@@ -143,9 +166,13 @@ class DrugLike3D:
             raise InputError(f"{source}: no molecule could be embedded (first failure: {failures[0][2]})")
         log.info("drug-like set: %d molecules embedded, %d failed, %.0f s", len(self.smiles), len(failures),
                  self.manifest["seconds"])
-        if cache:
+        if cache:  # plain data only (tensors, str, numbers): read back without unpickling objects
+            counts = [len(s) for s in self.symbols]
             with atomic_path(path) as tmp:
-                torch.save({k: getattr(self, k) for k in ("smiles", "symbols", "pos", "charges", "manifest")}, tmp)
+                torch.save({"smiles": self.smiles, "symbols": self.symbols, "counts": counts,
+                            "pos": torch.from_numpy(np.concatenate(self.pos)),
+                            "charges": torch.from_numpy(np.concatenate(self.charges)),
+                            "manifest": json.dumps(self.manifest)}, tmp)
 
     @staticmethod
     def _progress(iterable, total, enabled):

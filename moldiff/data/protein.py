@@ -12,6 +12,7 @@ a reference ligand or of a centre, or inside a box.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -24,6 +25,9 @@ WATERS = frozenset({"HOH", "WAT", "H2O", "DOD", "D2O", "TIP", "TIP3", "SOL"})
 BACKBONE_ATOMS = frozenset({"N", "CA", "C", "O", "OXT"})
 AMINO_ACIDS = ("ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
                "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL")
+#: residue names of nucleic acids (RNA and DNA targets have no amino acids)
+NUCLEOTIDES = frozenset({"A", "C", "G", "U", "I", "DA", "DC", "DG", "DT", "DI"})
+_DUPLICATE = re.compile(r"redefined|defined twice|duplicate residue", re.IGNORECASE)
 #: common alternative residue names -> the standard one
 RESIDUE_ALIASES = {"HID": "HIS", "HIE": "HIS", "HIP": "HIS", "HSD": "HIS", "HSE": "HIS", "HSP": "HIS",
                    "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS", "MSE": "MET"}
@@ -103,13 +107,21 @@ def read_protein(path: str | Path, *, hydrogens: bool = False, waters: bool = Fa
         raise InputError(f"{path}: no such protein file")
     suffix = path.suffix.lower()
     parser = MMCIFParser(QUIET=True) if suffix in (".cif", ".mmcif") else PDBParser(QUIET=True)
+    kind = "mmCIF" if suffix in (".cif", ".mmcif") else "PDB"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PDBConstructionWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PDBConstructionWarning)
             structure = parser.get_structure(path.stem, str(path))
     except Exception as exc:  # Biopython raises assorted errors on malformed files
-        raise InputError(f"{path}: not a readable {'mmCIF' if suffix in ('.cif', '.mmcif') else 'PDB'} file "
+        raise InputError(f"{path}: not a readable {kind} file "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    # Biopython drops the atoms of a residue whose id (chain, number, insertion code) repeats an
+    # earlier one, and warns; a structure missing atoms would be silently wrong downstream
+    dropped = [str(w.message) for w in caught if _DUPLICATE.search(str(w.message))]
+    if dropped:
+        first = re.sub(r"^(WARNING|PDBConstructionException): ", "", dropped[0]).strip()
+        raise InputError(f"{path}: duplicate residue or atom ids, atoms would be lost ({first}; "
+                         f"{len(dropped)} such record(s)); give each residue its own number or insertion code")
     models = list(structure.get_models())
     if not models:
         raise InputError(f"{path}: no atoms (no MODEL/ATOM/HETATM records)")
@@ -139,6 +151,11 @@ def read_protein(path: str | Path, *, hydrogens: bool = False, waters: bool = Fa
                 cols["hetero"].append(het.startswith("H_"))
     if not cols["pos"]:
         raise InputError(f"{path}: no protein atoms (after removing waters{'' if hydrogens else ' and hydrogens'})")
+    names = set(cols["residue_name"])
+    if not any(RESIDUE_ALIASES.get(r, r) in AMINO_ACIDS or r in NUCLEOTIDES for r in names):
+        shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+        raise InputError(f"{path}: no protein residues (no amino acid or nucleotide; residues: {shown}); "
+                         "is this a ligand file?")
     return Protein(
         pos=np.asarray(cols["pos"], dtype=np.float64),
         element=np.array(cols["element"], dtype=object),

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from moldiff.errors import InputError
+from moldiff.serialization import load_tensors
 from moldiff.paths import atomic_path, cache_dir
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,15 @@ def write_cache(arrays: QM9Arrays, path: str | Path | None = None) -> Path:
     return path
 
 
+def _check_arrays(arrays: QM9Arrays) -> None:
+    """Raise ValueError unless the arrays are one consistent copy of QM9."""
+    n = len(arrays.index)
+    atoms = int(arrays.ptr[-1]) if len(arrays.ptr) else -1
+    if not (n == NUM_MOLECULES == len(arrays.smiles) == len(arrays.ptr) - 1 and
+            atoms == len(arrays.pos) == len(arrays.atom_type) == len(arrays.charge)):
+        raise ValueError(f"{n} molecules / {len(arrays.pos)} atoms do not make up QM9")
+
+
 def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     """Load all of QM9, converting the qm9pack CSVs on first use.
 
@@ -156,12 +166,14 @@ def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     path = _cache_path(Path(cache) if cache else None)
     if path.is_file():
         try:
-            blob = torch.load(path, weights_only=False)
+            blob = load_tensors(path, "QM9 cache")  # tensors and plain data only: never runs code
             if blob.get("version") == _CACHE_VERSION:
-                return QM9Arrays(**blob["arrays"])
+                arrays = QM9Arrays(**blob["arrays"])
+                _check_arrays(arrays)
+                return arrays
             log.warning("%s: cache version %s, rebuilding", path, blob.get("version"))
-        except Exception as exc:  # a truncated or foreign file: rebuild rather than fail
-            log.warning("%s: unreadable QM9 cache (%s), rebuilding", path, exc)
+        except Exception as exc:  # a truncated, foreign or crafted file: rebuild rather than fail
+            log.warning("%s: unusable QM9 cache (%s), rebuilding", path, exc)
     start = time.perf_counter()
     log.info("QM9: converting the qm9pack CSVs (once) into %s", path)
     arrays = _parse_csvs(_csv_paths())

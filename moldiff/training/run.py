@@ -87,11 +87,53 @@ def _trainer(cfg: TrainConfig, out: Path, callbacks: list, progress: bool = True
     )
 
 
+def check_resumable(path: Path, module) -> None:
+    """Raise :class:`InputError` unless ``path`` (a run's ``last.ckpt``) is a complete moldiff
+    training checkpoint whose weights fit ``module`` -- before anything of the run is written."""
+    from moldiff.serialization import load_tensors
+
+    hint = "use another trainer.output_dir, or trainer.resume=false to start over in this folder"
+    try:
+        ckpt = load_tensors(path, "checkpoint")
+    except InputError as exc:
+        raise InputError(f"{exc}; cannot resume from it ({hint})") from None
+    state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or "moldiff" not in ckpt:
+        raise InputError(f"{path}: not a moldiff training checkpoint; cannot resume from it ({hint})")
+    if "optimizer_states" not in ckpt:
+        raise InputError(f"{path}: an exported model (weights only), not a training checkpoint; "
+                         f"start from it with trainer.init_from instead ({hint})")
+    own = module.state_dict()
+    differ = sorted(k for k in own.keys() | state.keys()
+                    if k not in own or k not in state or tuple(own[k].shape) != tuple(state[k].shape))
+    if differ:
+        stored = ckpt["moldiff"].get("config", {}).get("model", {}) if isinstance(ckpt["moldiff"], dict) else {}
+        now = module.run_config.get("model", {})
+        changed = [f"{k} {stored.get(k)!r} -> {now.get(k)!r}" for k in sorted(now) if stored.get(k) != now.get(k)]
+        what = ", ".join(f"model.{c}" for c in changed) if changed else f"{len(differ)} tensors, e.g. {differ[0]}"
+        raise InputError(f"{path}: this run folder holds a model of another architecture ({what}); {hint}")
+
+
+def _check_accelerator(trainer) -> None:
+    """A GPU asked for on a machine without one fails here, before any file is written."""
+    import torch
+
+    name = str(trainer.accelerator).lower()
+    if name in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise InputError(f"trainer.accelerator={trainer.accelerator} but no CUDA GPU is available here "
+                         "(use trainer.accelerator=cpu or auto)")
+
+
 def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=None) -> Path:
     """Train, checkpointing into ``cfg.trainer.output_dir``; resumes from ``last.ckpt``
     (or starts from ``trainer.init_from``'s weights). ``progress``: Lightning's progress bar.
     ``datamodule``: data built by the caller (e.g. from arrays carried to a GPU machine)
     instead of the one ``cfg.data`` names; ``cfg.data`` is still stored as the run's record.
+
+    Everything that can be checked is checked before the run folder is created or changed:
+    the output path, the accelerator, the checkpoint to resume from (readable, complete, the
+    same architecture) and ``init_from``. Ctrl-C ends the run with :class:`KeyboardInterrupt`
+    (Lightning's own handler would exit the process with status 1).
 
     Returns the path of the last checkpoint.
     """
@@ -101,21 +143,30 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
 
     from moldiff.build import build_datamodule, build_module, check_task, is_pocket_task
     from moldiff.data.qm9 import QM9_ELEMENTS
+    from moldiff.paths import atomic_path, check_output_dir
     from moldiff.training.callbacks import SampleEvaluateCallback
 
     check_task(cfg)
+    out = check_output_dir(cfg.trainer.output_dir, "trainer.output_dir")
+    _check_accelerator(cfg.trainer)
     if cfg.trainer.matmul_precision:  # a Literal: checked when the config is read
         import torch
 
         torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
-    out = Path(cfg.trainer.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg.data) if datamodule is None else datamodule
     if is_pocket_task(cfg):
         module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist, size_pairs=dm.size_pairs)
     else:
         module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
+    t = cfg.trainer
+    resume = last_checkpoint(out) if t.resume else None
+    if resume is not None:
+        check_resumable(resume, module)
+        log.info("resuming from %s", resume)
+    elif t.init_from:
+        init_weights(module, t.init_from)
+        log.info("initialised the weights from %s", t.init_from)
     if cfg.trainer.compile:
         module.denoiser.compile()  # in place: state-dict keys (and checkpoints) stay the same
     ckpt_dir = out / "checkpoints"
@@ -128,21 +179,37 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
         cfg.sampling.every_n_epochs, cfg.sampling.num_samples, cfg.sampling.steps, cfg.sampling.sampler,
         cfg.sampling.batch_size, cfg.sampling.seed, out_dir=out / "samples",
         time_power=cfg.sampling.time_power)]
-    t = cfg.trainer
     try:
         trainer = _trainer(cfg, out, [best, last, *sample_cb, *callbacks], progress)
-    except MisconfigurationException as exc:  # e.g. accelerator: gpu on a machine without one
+    except MisconfigurationException as exc:  # e.g. devices=4 on a machine with fewer
         raise InputError(f"trainer settings: {exc}") from exc
     if trainer.is_global_zero:
-        (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    resume = last_checkpoint(out) if t.resume else None
-    if resume is not None:
-        log.info("resuming from %s", resume)
-    elif t.init_from:
-        init_weights(module, t.init_from)
-        log.info("initialised the weights from %s", t.init_from)
-    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "config.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    call_lightning(trainer.fit, module, datamodule=dm, ckpt_path=str(resume) if resume else None,
+                   weights_only=True)
     if trainer.global_step != getattr(last, "_last_global_step_saved", None):
         # a run that ends at max_steps/max_time between two periodic saves keeps its last steps
         trainer.save_checkpoint(ckpt_dir / "last.ckpt")
     return ckpt_dir / "last.ckpt"
+
+
+def call_lightning(fn, *args, **kwargs):
+    """Call a Trainer entry point (``fit``, ``predict``, ...) so that Ctrl-C raises
+    :class:`KeyboardInterrupt` here: Lightning catches it, tears down and calls ``sys.exit(1)``
+    (a silent exit status 1, with SIGINT left ignored). The SIGINT handler is restored."""
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        return fn(*args, **kwargs)
+    except SystemExit as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if main_thread and handler is not None:
+            signal.signal(signal.SIGINT, handler)
