@@ -69,8 +69,8 @@ def check_num_atoms(value, name: str = "num_atoms", low: int = 1) -> int:
 
 
 def derived_seed(seed: int, modulus: int = 2**31 - 1, *, nonzero: bool = False) -> int:
-    """A seed for a library with a smaller range (RDKit, Vina: C ``int``): ``seed`` itself when it
-    fits, else ``seed mod modulus``; ``nonzero`` maps into ``[1, modulus]`` (Vina draws a random
-    seed for 0, which would make the run irreproducible)."""
-    seed = check_seed(seed)
-    return seed % modulus + 1 if nonzero else seed % modulus
+    """A seed for a library with a smaller range (RDKit and Vina take a C ``int``): ``seed mod
+    modulus`` (seeds below ``modulus`` are kept as they are). ``nonzero``: 0 becomes ``modulus``,
+    for Vina, which draws a random seed for 0 and would make the run irreproducible."""
+    out = check_seed(seed) % modulus
+    return modulus if nonzero and out == 0 else out

@@ -656,12 +656,15 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # key=value overrides may follow options: moldiff dock CFG -q limit=2
-        if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
-            args.overrides = [*(args.overrides or []), *extra]
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:  # usage errors, --help and --version end here with their status (main is called in-process too)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # key=value overrides may follow options: moldiff dock CFG -q limit=2
+            if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
+                args.overrides = [*(args.overrides or []), *extra]
+            else:
+                parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     _setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
     try:
         return args.func(args)

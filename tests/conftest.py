@@ -45,3 +45,11 @@ def smoke_ligands(shared_data: Path) -> list[Path]:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_complex(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-made complex (peptide protein.pdb + ligand.sdf), present on every machine."""
+    from helpers import write_tiny_complex
+
+    return write_tiny_complex(tmp_path_factory.mktemp("complex") / "tiny")

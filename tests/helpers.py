@@ -19,3 +19,37 @@ def embed(smiles: str, seed: int = 0) -> Chem.Mol:
 
 def mol3d(smiles: str, seed: int = 0, *, with_bonds: bool = False) -> Mol3D:
     return from_rdkit(embed(smiles, seed), with_bonds=with_bonds)
+
+
+#: a 14-residue peptide: a small, self-made "protein" for pocket, design and docking tests
+PEPTIDE = "GSWKDYLEFAHKRG"
+
+
+def write_tiny_complex(folder, ligand_smiles: str = "Oc1ccccc1", seed: int = 7):
+    """Write ``folder/protein.pdb`` (a seeded 3D peptide, heavy atoms) and ``folder/ligand.sdf``
+    (``ligand_smiles`` with hydrogens, centred on the peptide) and return both paths: a complex
+    in the plain layout of :func:`moldiff.data.complexes.find_complexes`, made here, not copied."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    peptide = Chem.AddHs(Chem.MolFromSequence(PEPTIDE))
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed
+    params.useRandomCoords = True
+    assert AllChem.EmbedMolecule(peptide, params) == 0
+    peptide = Chem.RemoveHs(peptide)
+    protein = folder / "protein.pdb"
+    protein.write_text(Chem.MolToPDBBlock(peptide))
+    ligand = embed(ligand_smiles, seed)
+    centre = peptide.GetConformer().GetPositions().mean(0)
+    conf = ligand.GetConformer()
+    shift = centre - conf.GetPositions().mean(0)
+    for k in range(ligand.GetNumAtoms()):
+        p = conf.GetAtomPosition(k)
+        conf.SetAtomPosition(k, (p.x + shift[0], p.y + shift[1], p.z + shift[2]))
+    path = folder / "ligand.sdf"
+    writer = Chem.SDWriter(str(path))
+    writer.write(ligand)
+    writer.close()
+    return protein, path

@@ -24,6 +24,27 @@ def _hydrogens(mol: Chem.Mol, mode: str, where: str) -> Chem.Mol:
     raise InputError(f"{where}: hydrogens must be keep, remove or add, got {mode!r}")
 
 
+#: a "ligand" with more heavy atoms than this is refused (a protein or a complex passed by mistake)
+MAX_LIGAND_HEAVY_ATOMS = 250
+_AMINO_ACIDS = frozenset({"ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
+                          "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL"})
+
+
+def _check_not_a_protein(mol: Chem.Mol, where: str) -> None:
+    """Refuse a protein (or a whole complex) read as a ligand: more than
+    :data:`MAX_LIGAND_HEAVY_ATOMS` heavy atoms, or amino-acid residues from a PDB file."""
+    heavy = sum(a.GetAtomicNum() > 1 for a in mol.GetAtoms())
+    residues = set()
+    for atom in mol.GetAtoms():
+        info = atom.GetPDBResidueInfo()
+        if info is not None and info.GetResidueName().strip() in _AMINO_ACIDS:
+            residues.add((info.GetChainId(), info.GetResidueNumber(), info.GetInsertionCode()))
+    if heavy > MAX_LIGAND_HEAVY_ATOMS or len(residues) >= 3:
+        what = f"{len(residues)} amino-acid residues" if len(residues) >= 3 else f"{heavy} heavy atoms"
+        raise InputError(f"{where}: this looks like a protein, not a ligand ({what}); pass proteins with "
+                         f"--protein (ligands have at most {MAX_LIGAND_HEAVY_ATOMS} heavy atoms)")
+
+
 def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: bool = False):
     """Read a ligand (or all records of an SDF with ``all_records=True``).
 
@@ -39,7 +60,7 @@ def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: boo
     Raises:
         InputError: missing file, unsupported format, unparsable molecule, empty file.
     """
-    from moldiff.chem.sdf import read_sdf
+    from moldiff.chem.sdf import _capture_errors, _summarise_rdkit_errors, read_sdf
 
     text = str(source)
     path = Path(text)
@@ -64,21 +85,21 @@ def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: boo
             k, err = records.errors[0]
             if k == 1:
                 raise InputError(f"{path}: record 1 is not a readable molecule ({err})")
-    elif path.suffix.lower() == ".mol2":
-        mol = Chem.MolFromMol2File(str(path), removeHs=False)
+    elif path.suffix.lower() in (".mol2", ".pdb"):
+        mol2 = path.suffix.lower() == ".mol2"
+        with _capture_errors() as capture:  # RDKit's own report goes into the one-line message
+            mol = (Chem.MolFromMol2File(str(path), removeHs=False) if mol2 else
+                   Chem.MolFromPDBFile(str(path), removeHs=False))
         if mol is None:
-            raise InputError(f"{path}: RDKit cannot read this MOL2 ligand (bond orders or atom types)")
-        mols = [mol]
-    elif path.suffix.lower() == ".pdb":
-        mol = Chem.MolFromPDBFile(str(path), removeHs=False)
-        if mol is None:
-            raise InputError(f"{path}: RDKit cannot read this PDB ligand")
+            detail = _summarise_rdkit_errors(capture.messages)
+            raise InputError(f"{path}: RDKit cannot read this {'MOL2' if mol2 else 'PDB'} ligand ({detail})")
         mols = [mol]
     else:
         raise InputError(f"{path}: unsupported ligand format (use one of {', '.join(LIGAND_SUFFIXES)} or SMILES)")
     for m in mols:
         if m.GetNumAtoms() == 0:
             raise InputError(f"{text}: empty molecule")
+        _check_not_a_protein(m, text)
     mols = [_hydrogens(m, hydrogens, text) for m in mols]
     return mols if all_records else mols[0]
 

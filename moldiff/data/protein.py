@@ -27,7 +27,18 @@ AMINO_ACIDS = ("ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "I
                "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL")
 #: residue names of nucleic acids (RNA and DNA targets have no amino acids)
 NUCLEOTIDES = frozenset({"A", "C", "G", "U", "I", "DA", "DC", "DG", "DT", "DI"})
-_DUPLICATE = re.compile(r"redefined|defined twice|duplicate residue", re.IGNORECASE)
+_DUPLICATE = re.compile(r"defined twice|duplicate residue", re.IGNORECASE)
+_TWICE = re.compile(r"Atom (\S+) defined twice in residue <Residue (\S+)")
+
+
+def _is_hydrogen_twice(message: str) -> bool:
+    """Biopython's "Atom H1 defined twice in residue <Residue LEU ...>" for a hydrogen (by PDB
+    naming: H or D after any leading digits, in a residue that is not itself the element)."""
+    match = _TWICE.search(message)
+    if not match:
+        return False
+    name, residue = match.group(1), match.group(2)
+    return name.lstrip("0123456789")[:1] in ("H", "D") and residue.upper() not in ("HG", "HO", "HF", "HS")
 #: common alternative residue names -> the standard one
 RESIDUE_ALIASES = {"HID": "HIS", "HIE": "HIS", "HIP": "HIS", "HSD": "HIS", "HSE": "HIS", "HSP": "HIS",
                    "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS", "MSE": "MET"}
@@ -106,18 +117,21 @@ def read_protein(path: str | Path, *, hydrogens: bool = False, waters: bool = Fa
     if not path.is_file():
         raise InputError(f"{path}: no such protein file")
     suffix = path.suffix.lower()
-    parser = MMCIFParser(QUIET=True) if suffix in (".cif", ".mmcif") else PDBParser(QUIET=True)
+    # QUIET=False: Biopython's warnings are recorded below (never printed), and QUIET would drop them
+    parser = MMCIFParser(QUIET=False) if suffix in (".cif", ".mmcif") else PDBParser(QUIET=False)
     kind = "mmCIF" if suffix in (".cif", ".mmcif") else "PDB"
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", PDBConstructionWarning)
+            warnings.simplefilter("always")
             structure = parser.get_structure(path.stem, str(path))
     except Exception as exc:  # Biopython raises assorted errors on malformed files
         raise InputError(f"{path}: not a readable {kind} file "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
-    # Biopython drops the atoms of a residue whose id (chain, number, insertion code) repeats an
-    # earlier one, and warns; a structure missing atoms would be silently wrong downstream
-    dropped = [str(w.message) for w in caught if _DUPLICATE.search(str(w.message))]
+    # Biopython drops atoms whose residue id (chain, number, insertion code) repeats an earlier
+    # residue of another name, or whose name repeats in a residue, and only warns: a structure
+    # missing atoms would be silently wrong downstream (hydrogens that are dropped anyway aside)
+    dropped = [str(w.message) for w in caught if _DUPLICATE.search(str(w.message))
+               and (hydrogens or not _is_hydrogen_twice(str(w.message)))]
     if dropped:
         first = re.sub(r"^(WARNING|PDBConstructionException): ", "", dropped[0]).strip()
         raise InputError(f"{path}: duplicate residue or atom ids, atoms would be lost ({first}; "

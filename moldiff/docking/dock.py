@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
+from moldiff.checks import check_seed
 from moldiff.docking.pose import (embed_conformers, fit_conformer, prepare_ligand, with_coordinates,
                                   with_heavy_coordinates)
 from moldiff.errors import InputError
@@ -207,6 +208,7 @@ class Docker:
         for label, value in (("k", k), ("steps", steps)):
             if value < 1:
                 raise InputError(f"{label} must be positive, got {value}")
+        check_seed(seed)
         mol, where = _load_ligand(ligand, name)
         lig = prepare_ligand(mol, self.elements, where=where)
         prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box,
@@ -343,6 +345,7 @@ def vina_dock(protein, ligand, *, reference=None, center=None, box=None, radius:
     if not vina_available():
         raise InputError("the Vina baseline needs the eval extra: pip install 'moldiff[eval]'")
     start = time.perf_counter()
+    check_seed(seed)
     mol, where = _load_ligand(ligand, name)
     lig = prepare_ligand(mol, DOCKING_ELEMENTS, where=where)
     prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box, radius=radius)

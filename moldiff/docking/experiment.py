@@ -9,8 +9,9 @@ Output folder (``output.dir``)::
     <method>/results.csv   <method>/summary.json   <method>/records/<ID>.json
 
 Each complex's record is written atomically when it finishes; a re-run skips complexes that
-have one (``output.resume``), and a complex that fails is recorded with its error without
-stopping the run. Complexes run through Lightning's predict loop, so a large screen shards
+have one (``output.resume``; a damaged record is redone), and a complex that fails is recorded
+with its error without stopping the run. A re-run with other result-changing settings is
+refused rather than mixed into the same tables. Complexes run through Lightning's predict loop, so a large screen shards
 over GPUs and nodes with the usual ``trainer.strategy: ddp`` / ``devices`` / ``num_nodes``.
 """
 from __future__ import annotations
@@ -167,12 +168,84 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def _write_table(rows: list[dict], path: Path) -> None:
-    import pandas as pd
+    """``rows`` as CSV (:data:`RESULT_COLUMNS`), atomically; integers stay integers and a
+    missing value is an empty field (pandas would turn an integer column with a gap into floats)."""
+    import csv
 
     from moldiff.paths import atomic_path
 
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows, columns=RESULT_COLUMNS).to_csv(tmp, index=False)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in RESULT_COLUMNS})
+
+
+def read_record(path: Path, entry_id: str, method: str) -> dict | None:
+    """A complex's record, or ``None`` when there is none or it is unusable (damaged JSON, another
+    complex's or method's, missing columns): the complex is then docked again, with a warning."""
+    if not path.is_file():
+        return None
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(row, dict) or row.get("id") != entry_id or row.get("method") != method:
+            raise ValueError("not this complex's record")
+        missing = [k for k in RESULT_COLUMNS if k not in row]
+        if missing or row["status"] not in ("ok", "error"):
+            raise ValueError(f"missing {', '.join(missing) or 'status'}")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        log.warning("%s: unusable record (%s); docking %s again", path, exc, entry_id)
+        return None
+    return row
+
+
+#: config keys that choose which complexes run or where results go; every other key changes
+#: results, so a folder's records are only reused under the same values
+SELECTION_KEYS = ("limit", "data.ids", "baseline", "method", "output", "trainer")
+
+
+def _settings(cfg_dict: dict) -> dict:
+    """The result-changing settings of a config, as flat ``{dotted key: value}``."""
+    flat: dict = {}
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            key = prefix + k
+            if any(key == s or key.startswith(s + ".") for s in SELECTION_KEYS):
+                continue
+            if isinstance(v, dict):
+                walk(v, key + ".")
+            else:
+                flat[key] = v
+
+    walk(cfg_dict)
+    return flat
+
+
+def check_same_settings(out: Path, cfg: DockConfig) -> None:
+    """Raise :class:`InputError` when ``out`` holds records made with other result-changing
+    settings (its ``config.yaml`` differs): reusing them would mix two experiments in one table."""
+    import yaml
+
+    stored_file = out / "config.yaml"
+    has_records = any(out.glob("*/records/*.json")) if out.is_dir() else False
+    if not has_records:
+        return
+    try:
+        stored = yaml.safe_load(stored_file.read_text(encoding="utf-8"))
+        if not isinstance(stored, dict):
+            raise ValueError("not a mapping")
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        raise InputError(f"{out}: holds docking records but its config.yaml is missing or unreadable "
+                         f"({type(exc).__name__}), so they cannot be matched to these settings; "
+                         "use a new output.dir") from None
+    old, new = _settings(stored), _settings(to_dict(cfg))
+    changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(old.keys() | new.keys())
+               if old.get(k) != new.get(k)]
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise InputError(f"{out}: holds results of other settings ({shown}); use a new output.dir, "
+                         "or the same settings to resume")
 
 
 def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list) -> None:
@@ -193,32 +266,36 @@ def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list) -> None:
         def predict_step(self, batch, batch_idx):
             return [worker(entry) for entry in batch]
 
+    from moldiff.training.run import call_lightning
+
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):  # device banners, tips
         logging.getLogger(name).setLevel(logging.WARNING)
     trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
                          strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes, logger=False,
                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=True)
     loader = DataLoader(pending, batch_size=1, shuffle=False, collate_fn=list)
-    trainer.predict(DockingTask(), loader, return_predictions=False)
+    # Ctrl-C: KeyboardInterrupt here (Lightning would exit with status 1 and no message)
+    call_lightning(trainer.predict, DockingTask(), loader, return_predictions=False)
 
 
 def run_experiment(cfg: DockConfig) -> dict:
     """Run a docking experiment; returns ``{method: summary}`` (also in ``summary.json``).
 
-    Raises :class:`InputError` before any work for a missing data root, an unwritable
-    output folder, an unknown model or a Vina setting without the ``eval`` extra.
+    Raises :class:`InputError` before any work -- and before the output folder is made or
+    changed -- for a missing data root, an unwritable output folder, an unknown or non-pocket
+    model, a Vina setting without the ``eval`` extra, or a folder holding results of other
+    settings (:func:`check_same_settings`). A damaged record is docked again (:func:`read_record`).
+    Ctrl-C raises :class:`KeyboardInterrupt`; the complex it interrupted is not recorded.
     """
     from moldiff.metrics.pocket import vina_available
-    from moldiff.paths import check_writable
+    from moldiff.paths import check_output_dir
 
     entries = select_entries(cfg)
     methods = [cfg.method] + ([cfg.baseline] if cfg.baseline != "none" and cfg.baseline != cfg.method else [])
     if ("vina" in methods or cfg.refine or cfg.ranking == "vina") and not vina_available():
         raise InputError("this experiment uses Vina (baseline, refinement or ranking): pip install 'moldiff[eval]', "
                          "or set baseline=none refine=false ranking=fit")
-    out = Path(cfg.output.dir)
-    out.mkdir(parents=True, exist_ok=True)
-    check_writable(out / "summary.json")
+    out = check_output_dir(cfg.output.dir, "output.dir")
     model = None
     if "moldiff" in methods:
         import moldiff
@@ -226,18 +303,22 @@ def run_experiment(cfg: DockConfig) -> dict:
         model = moldiff.load(cfg.model)
         if not hasattr(model, "design"):
             raise InputError(f"{cfg.model}: not a pocket model (docking needs one, e.g. the shipped 'pocket')")
+    check_same_settings(out, cfg)
+    # every check is done: only now is the folder made or changed
+    out.mkdir(parents=True, exist_ok=True)
     _write_yaml(to_dict(cfg), out / "config.yaml")
     summaries, all_rows = {}, []
     for method in methods:
         folder = out / method
         worker = ComplexDocker(cfg, method, folder, model)
-        done = {e.id for e in entries if cfg.output.resume and worker.record_path(e).is_file()}
+        done = {e.id for e in entries
+                if cfg.output.resume and read_record(worker.record_path(e), e.id, method) is not None}
         pending = [e for e in entries if e.id not in done]
         log.info("%s: %d complexes (%d done before, %d to dock) -> %s", method, len(entries), len(done),
                  len(pending), folder)
         if pending:
             _predict(cfg, worker, pending)
-        rows = [json.loads(worker.record_path(e).read_text()) for e in entries if worker.record_path(e).is_file()]
+        rows = [row for e in entries if (row := read_record(worker.record_path(e), e.id, method)) is not None]
         _write_table(rows, folder / "results.csv")
         summaries[method] = summarize(rows)
         write_json(summaries[method], folder / "summary.json")

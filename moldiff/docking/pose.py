@@ -12,6 +12,7 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, rdMolAlign
 
+from moldiff.checks import derived_seed
 from moldiff.errors import InputError
 
 
@@ -41,16 +42,21 @@ def embed_conformers(mol: Chem.Mol, n: int, *, seed: int = 0, optimize: bool = T
                      where: str = "ligand") -> Chem.Mol:
     """``mol`` (with hydrogens) with up to ``n`` seeded ETKDGv3 conformers (MMFF94-relaxed
     when parameters exist). Raises :class:`InputError` when RDKit cannot embed it."""
+    from moldiff.chem.interrupt import rdkit_interruptible
+
     out = Chem.Mol(mol)
     params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed) % (2**31 - 1)
+    params.randomSeed = derived_seed(seed)
     params.pruneRmsThresh = 0.3
     params.numThreads = 1
-    with rdBase.BlockLogs():
+    # a Ctrl-C that RDKit's embedding catches (it returns fewer conformers) is raised, not lost
+    with rdkit_interruptible():
         ids = list(AllChem.EmbedMultipleConfs(out, numConfs=n, params=params))
+    with rdkit_interruptible():
         if not ids:
             params.useRandomCoords = True
             ids = list(AllChem.EmbedMultipleConfs(out, numConfs=n, params=params))
+    with rdBase.BlockLogs():
         if not ids:
             raise InputError(f"{where}: RDKit could not generate a 3D conformer for this ligand")
         if optimize and AllChem.MMFFHasAllMoleculeParams(out):

@@ -21,6 +21,7 @@ import numpy as np
 from rdkit import Chem, DataStructs, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 
+from moldiff.checks import derived_seed
 from moldiff.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -224,8 +225,9 @@ class VinaScorer:
     Args:
         protein_file: the protein. pocket_residues: ``(chain, resseq, icode)`` tuples.
         center: box centre (Å). ligands: molecules whose extent (plus ``margin``) sets the
-            box, unless ``size`` (Å, a number or three) is given. seed: Vina's random seed
-            (docking's Monte Carlo search).
+            box, unless ``size`` (Å, a number or three) is given. seed: the seed of Vina's
+            Monte Carlo search (:func:`~moldiff.checks.derived_seed`: 0 is passed as 2^31 - 1,
+            since Vina draws a random seed for 0).
     """
 
     def __init__(self, protein_file, pocket_residues, center, ligands=(), *, size=None, margin: float = 5.0,
@@ -238,7 +240,7 @@ class VinaScorer:
             half = np.maximum(np.abs(coords - center).max(0) + margin, 10.0)
             size = np.minimum(2 * half, 30.0)  # Vina's advised 27,000 Å^3
         self.center, self.size = center, np.broadcast_to(np.asarray(size, dtype=float), (3,)).copy()
-        self.seed = int(seed)
+        self.seed = derived_seed(seed, nonzero=True)  # Vina's seed 0 means "random"
         self._texts: dict[int, tuple[Chem.Mol, str | None]] = {}  # id -> (mol kept alive, PDBQT)
         self._mapped: set[str] = set()  # Vina atom types with grid maps
         self._cover: list[str] = []  # the ligands the maps were computed for

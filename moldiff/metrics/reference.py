@@ -1,6 +1,7 @@
 """Reference SMILES sets for novelty."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -8,7 +9,30 @@ from moldiff.errors import InputError
 from moldiff.paths import atomic_path, cache_dir
 
 log = logging.getLogger(__name__)
-_PROTOCOL_VERSION = 2
+_PROTOCOL_VERSION = 3  # 3: the file carries its count and SHA-256
+
+
+def _read_smiles_cache(path: Path) -> set[str] | None:
+    """The SMILES of a cache file written by :func:`_write_smiles_cache`, or ``None`` (with a
+    warning) when its header's count or SHA-256 does not match the lines (truncated, edited)."""
+    try:
+        header, _, body = path.read_text(encoding="utf-8").partition("\n")
+        fields = dict(item.split("=", 1) for item in header.removeprefix("# moldiff smiles ").split())
+        if not header.startswith("# moldiff smiles ") or int(fields["count"]) != body.count("\n"):
+            raise ValueError("count")
+        if hashlib.sha256(body.encode()).hexdigest() != fields["sha256"]:
+            raise ValueError("checksum")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError) as exc:
+        log.warning("%s: damaged SMILES cache (%s does not match); rebuilding", path, exc)
+        return None
+    return set(body.split())
+
+
+def _write_smiles_cache(smiles: list[str], path: Path) -> None:
+    body = "".join(s + "\n" for s in smiles)
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    with atomic_path(path) as tmp:
+        tmp.write_text(f"# moldiff smiles count={len(smiles)} sha256={digest}\n{body}", encoding="utf-8")
 
 
 def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None) -> set[str]:
@@ -16,7 +40,9 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
 
     Bonds are inferred from the DFT geometries by the same bond-length protocol that
     scores generated molecules (so a generated copy of a training molecule is never
-    "novel" merely because the two SMILES routes disagree). Cached after the first call.
+    "novel" merely because the two SMILES routes disagree). Cached after the first call;
+    the cache file carries its line count and SHA-256, and a file that does not match them
+    (truncated, edited) is rebuilt, never used.
     """
     from moldiff.data.qm9 import qm9_molecules
     from moldiff.metrics.evaluate import assess_all
@@ -24,13 +50,14 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
     root = Path(cache) if cache else cache_dir()
     path = root / f"qm9_train_smiles_v{_PROTOCOL_VERSION}.txt"
     if path.is_file():
-        return set(path.read_text().split())
+        stored = _read_smiles_cache(path)
+        if stored is not None:
+            return stored
     log.info("computing QM9 training-split SMILES for novelty (once; cached in %s)", path)
     rows = assess_all(qm9_molecules("train", cache=cache), "table", progress=progress)
     smiles = sorted({r.smiles for r in rows if r.smiles})
     root.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(smiles) + "\n")
+    _write_smiles_cache(smiles, path)
     return set(smiles)
 
 
@@ -46,11 +73,18 @@ def reference_smiles(reference: str | Path, *, progress: bool = False) -> set[st
     path = Path(reference)
     if not path.is_file():
         raise InputError(f"{path}: reference must be 'qm9' or an existing SMILES file")
+    from rdkit import rdBase
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text (UTF-8) SMILES file, byte {exc.start} cannot be decoded") from None
     out = set()
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        mol = Chem.MolFromSmiles(line.split()[0])
+        with rdBase.BlockLogs():  # RDKit's parse report; the error below names the line
+            mol = Chem.MolFromSmiles(line.split()[0])
         if mol is None:
             raise InputError(f"{path}: line {lineno}: unparsable SMILES {line.split()[0]!r}")
         out.add(Chem.MolToSmiles(mol))
