@@ -654,8 +654,13 @@ def _one_line(message: str) -> str:
     return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list | None = None) -> int:
+    """Run ``moldiff`` with ``argv`` (default ``sys.argv[1:]``; items may be paths or numbers) and
+    return the exit status: 0 done, 1 an unforeseen OS error, 2 a user mistake or usage error,
+    130 interrupted. Never raises for bad input, so tests and notebooks can call it."""
     parser = build_parser()
+    if argv is not None:  # paths and numbers from Python callers
+        argv = [str(a) for a in argv]
     try:  # usage errors, --help and --version end here with their status (main is called in-process too)
         args, extra = parser.parse_known_args(argv)
         if extra:  # key=value overrides may follow options: moldiff dock CFG -q limit=2

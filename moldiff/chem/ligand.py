@@ -87,9 +87,15 @@ def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: boo
                 raise InputError(f"{path}: record 1 is not a readable molecule ({err})")
     elif path.suffix.lower() in (".mol2", ".pdb"):
         mol2 = path.suffix.lower() == ".mol2"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not a text (UTF-8) file, byte {exc.start} cannot be decoded") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
         with _capture_errors() as capture:  # RDKit's own report goes into the one-line message
-            mol = (Chem.MolFromMol2File(str(path), removeHs=False) if mol2 else
-                   Chem.MolFromPDBFile(str(path), removeHs=False))
+            mol = (Chem.MolFromMol2Block(text, removeHs=False) if mol2 else
+                   Chem.MolFromPDBBlock(text, removeHs=False))
         if mol is None:
             detail = _summarise_rdkit_errors(capture.messages)
             raise InputError(f"{path}: RDKit cannot read this {'MOL2' if mol2 else 'PDB'} ligand ({detail})")

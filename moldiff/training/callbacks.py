@@ -49,3 +49,15 @@ class SampleEvaluateCallback(pl.Callback):
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_sdf(model.to_rdkit(mols3d), self.out_dir / f"epoch{trainer.current_epoch:04d}.sdf")
+
+
+class ResumableData(pl.Callback):
+    """Tells a resumable training loader (:class:`~moldiff.data.datamodule.ResumableLoader`) how
+    many batches of the epoch are trained on, after every step and before any checkpoint of that
+    step is written (Lightning runs checkpoint callbacks last), so a run killed mid-epoch resumes
+    at the next unseen batch instead of starting the epoch again."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        loader = trainer.train_dataloader
+        if hasattr(loader, "mark_trained"):
+            loader.mark_trained(batch_idx + 1)

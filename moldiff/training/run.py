@@ -26,15 +26,31 @@ def _loggers(cfg: TrainConfig, out: Path):
 
 
 def read_metrics(out: str | Path) -> list[dict]:
-    """All rows of a run's CSV logs (``logs/version_*/metrics.csv``), oldest session first."""
+    """The rows of a run's CSV logs (``logs/version_*/metrics.csv``), oldest session first, as
+    the run's history: a session that resumed from ``last.ckpt`` at step ``s`` redid every step
+    from ``s`` on, so the earlier sessions' rows from step ``s`` on (work lost when a session was
+    killed after its last checkpoint) are left out; every step appears once."""
     import csv
 
+    def step(row: dict) -> int | None:
+        try:
+            return int(float(row["step"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
     rows: list[dict] = []
-    folders = sorted(Path(out, "logs").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+    folders = sorted((p for p in Path(out, "logs").glob("version_*") if p.name.split("_")[1].isdigit()),
+                     key=lambda p: int(p.name.split("_")[1]))
     for folder in folders:
-        if (folder / "metrics.csv").is_file():
-            with open(folder / "metrics.csv") as fh:
-                rows.extend(csv.DictReader(fh))
+        if not (folder / "metrics.csv").is_file():
+            continue
+        with open(folder / "metrics.csv", newline="") as fh:
+            # a row cut short by a killed process has missing (None) fields: not a row
+            session = [r for r in csv.DictReader(fh) if None not in r and None not in r.values()]
+        steps = [s for s in map(step, session) if s is not None]
+        if steps:
+            rows = [r for r in rows if step(r) is None or step(r) < min(steps)]
+        rows.extend(session)
     return rows
 
 
@@ -144,7 +160,7 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
     from moldiff.build import build_datamodule, build_module, check_task, is_pocket_task
     from moldiff.data.qm9 import QM9_ELEMENTS
     from moldiff.paths import atomic_path, check_output_dir
-    from moldiff.training.callbacks import SampleEvaluateCallback
+    from moldiff.training.callbacks import ResumableData, SampleEvaluateCallback
 
     check_task(cfg)
     out = check_output_dir(cfg.trainer.output_dir, "trainer.output_dir")
@@ -180,7 +196,7 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
         cfg.sampling.batch_size, cfg.sampling.seed, out_dir=out / "samples",
         time_power=cfg.sampling.time_power)]
     try:
-        trainer = _trainer(cfg, out, [best, last, *sample_cb, *callbacks], progress)
+        trainer = _trainer(cfg, out, [ResumableData(), best, last, *sample_cb, *callbacks], progress)
     except MisconfigurationException as exc:  # e.g. devices=4 on a machine with fewer
         raise InputError(f"trainer settings: {exc}") from exc
     if trainer.is_global_zero:
