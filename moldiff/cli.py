@@ -376,7 +376,7 @@ def cmd_dock(args: argparse.Namespace) -> int:
     from moldiff.docking.experiment import run_experiment
 
     cfg = load_config(args.config, DockConfig, args.overrides)
-    summaries = run_experiment(cfg)
+    summaries = run_experiment(cfg, progress=not args.quiet)
     print(format_dock_summary(summaries))
     print(f"results: {Path(cfg.output.dir) / 'results.csv'}   summary: {Path(cfg.output.dir) / 'summary.json'}")
     return 0
@@ -642,10 +642,16 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+def _ours_or_warning(record: logging.LogRecord) -> bool:
+    """Other libraries' info messages (Lightning's, torch's) stay out of the command's output."""
+    return record.name.startswith("moldiff") or record.levelno >= logging.WARNING
+
+
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=logging.WARNING, format="moldiff: %(levelname)s: %(message)s",
-                        handlers=[_StderrHandler()])
+    handler = _StderrHandler()
+    handler.addFilter(_ours_or_warning)
+    logging.basicConfig(level=logging.WARNING, format="moldiff: %(levelname)s: %(message)s", handlers=[handler])
     logging.getLogger("moldiff").setLevel(level)
 
 

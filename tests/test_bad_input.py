@@ -247,3 +247,68 @@ def test_crafted_cache_files_are_rebuilt_not_run(files, tmp_path, monkeypatch, c
     arrays = qm9.load_qm9()
     assert len(arrays) == qm9.NUM_MOLECULES and "unusable QM9 cache" in caplog.text
     assert not files["marker"].exists()
+
+
+def test_a_write_that_fails_at_the_end_is_one_line_and_leaves_nothing(tmp_path, capfd, monkeypatch):
+    """The disk fills up (or the folder turns read-only) after the work: no traceback, no file."""
+    import errno
+
+    import moldiff.paths
+
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src))
+
+    monkeypatch.setattr(moldiff.paths.os, "replace", full_disk)
+    out = tmp_path / "out.sdf"
+    code, _, err = _run(["sample", "-q", "-n", "1", "--steps", "3", "-o", out], capfd)
+    _assert_clean_error(code, err, "out.sdf: cannot write (No space left on device)")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+
+
+def test_crafted_complex_and_druglike_caches_are_refused(files, tmp_path, caplog):
+    from moldiff.data import complexes, druglike
+
+    path = files["dir"] / "crafted.pt"
+    assert complexes._read_cache(path, 1) is None and druglike._read_cache(path) is None
+    assert caplog.text.count("rebuilding") == 2
+    assert not files["marker"].exists()
+
+
+def test_a_truncated_or_edited_smiles_cache_is_rebuilt_not_used(tmp_path, caplog):
+    from moldiff.metrics.reference import _read_smiles_cache, _write_smiles_cache
+
+    path = tmp_path / "smiles.txt"
+    _write_smiles_cache(["C", "CC", "CCO"], path)
+    assert _read_smiles_cache(path) == {"C", "CC", "CCO"}
+    text = path.read_text()
+    path.write_text(text[: len(text) - 4])  # cut short: a novelty of 1.0 would follow
+    assert _read_smiles_cache(path) is None
+    path.write_text(text.replace("CCO", "CCN"))  # same count, other content
+    assert _read_smiles_cache(path) is None
+    path.write_text("C\nCC\nCCO\n")  # an older cache without a header
+    assert _read_smiles_cache(path) is None
+    assert caplog.text.count("damaged SMILES cache") == 3
+
+
+def test_ctrl_c_inside_rdkit_embedding_is_not_swallowed():
+    """RDKit's embedding catches SIGINT itself and returns fewer conformers; moldiff raises."""
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, threading, time
+from rdkit import Chem
+from moldiff.docking.pose import embed_conformers
+mol = Chem.AddHs(Chem.MolFromSmiles("CC(C)Cc1ccc(cc1)C(C)C(=O)OC2CCCCC2C3CCCCC3C(=O)NCCCCCCCCCN"))
+threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+start = time.perf_counter()
+try:
+    out = embed_conformers(mol, 2000, seed=1, optimize=False)
+    print("finished", out.GetNumConformers(), round(time.perf_counter() - start, 1))
+except KeyboardInterrupt:
+    print("interrupted", round(time.perf_counter() - start, 1))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.startswith("interrupted"), proc.stdout + proc.stderr[-1000:]
+    assert "Interrupted, cancelling" not in proc.stderr  # RDKit's message is replaced by the exception

@@ -248,7 +248,23 @@ def check_same_settings(out: Path, cfg: DockConfig) -> None:
                          "or the same settings to resume")
 
 
-def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list) -> None:
+def _predict_trainer(cfg: DockConfig, progress: bool = True):
+    """The Lightning Trainer of the predict loop (built before any file is written: a bad
+    ``trainer`` section fails here with :class:`InputError`)."""
+    import pytorch_lightning as pl
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):  # device banners, tips
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        return pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+                          strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes, logger=False,
+                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress)
+    except (MisconfigurationException, ValueError, RuntimeError) as exc:
+        raise InputError(f"trainer settings: {exc}") from None
+
+
+def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list, trainer) -> None:
     """Run ``worker`` over ``pending`` complexes in Lightning's predict loop (sharded by DDP)."""
     import pytorch_lightning as pl
     import torch
@@ -268,17 +284,12 @@ def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list) -> None:
 
     from moldiff.training.run import call_lightning
 
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):  # device banners, tips
-        logging.getLogger(name).setLevel(logging.WARNING)
-    trainer = pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
-                         strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes, logger=False,
-                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=True)
     loader = DataLoader(pending, batch_size=1, shuffle=False, collate_fn=list)
     # Ctrl-C: KeyboardInterrupt here (Lightning would exit with status 1 and no message)
     call_lightning(trainer.predict, DockingTask(), loader, return_predictions=False)
 
 
-def run_experiment(cfg: DockConfig) -> dict:
+def run_experiment(cfg: DockConfig, *, progress: bool = True) -> dict:
     """Run a docking experiment; returns ``{method: summary}`` (also in ``summary.json``).
 
     Raises :class:`InputError` before any work -- and before the output folder is made or
@@ -304,6 +315,7 @@ def run_experiment(cfg: DockConfig) -> dict:
         if not hasattr(model, "design"):
             raise InputError(f"{cfg.model}: not a pocket model (docking needs one, e.g. the shipped 'pocket')")
     check_same_settings(out, cfg)
+    trainer = _predict_trainer(cfg, progress)
     # every check is done: only now is the folder made or changed
     out.mkdir(parents=True, exist_ok=True)
     _write_yaml(to_dict(cfg), out / "config.yaml")
@@ -317,7 +329,7 @@ def run_experiment(cfg: DockConfig) -> dict:
         log.info("%s: %d complexes (%d done before, %d to dock) -> %s", method, len(entries), len(done),
                  len(pending), folder)
         if pending:
-            _predict(cfg, worker, pending)
+            _predict(cfg, worker, pending, trainer)
         rows = [row for e in entries if (row := read_record(worker.record_path(e), e.id, method)) is not None]
         _write_table(rows, folder / "results.csv")
         summaries[method] = summarize(rows)

@@ -179,10 +179,8 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
     resume = last_checkpoint(out) if t.resume else None
     if resume is not None:
         check_resumable(resume, module)
-        log.info("resuming from %s", resume)
     elif t.init_from:
         init_weights(module, t.init_from)
-        log.info("initialised the weights from %s", t.init_from)
     if cfg.trainer.compile:
         module.denoiser.compile()  # in place: state-dict keys (and checkpoints) stay the same
     ckpt_dir = out / "checkpoints"
@@ -197,8 +195,12 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
         time_power=cfg.sampling.time_power)]
     try:
         trainer = _trainer(cfg, out, [ResumableData(), best, last, *sample_cb, *callbacks], progress)
-    except MisconfigurationException as exc:  # e.g. devices=4 on a machine with fewer
-        raise InputError(f"trainer settings: {exc}") from exc
+    except (MisconfigurationException, ValueError) as exc:  # devices=0, an unknown strategy or precision
+        raise InputError(f"trainer settings: {exc}") from None
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    elif t.init_from:
+        log.info("initialised the weights from %s", t.init_from)
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "config.yaml") as tmp:
