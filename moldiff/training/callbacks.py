@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,39 @@ class ResumableData(pl.Callback):
     """Tells a resumable training loader (:class:`~moldiff.data.datamodule.ResumableLoader`) how
     many batches of the epoch are trained on, after every step and before any checkpoint of that
     step is written (Lightning runs checkpoint callbacks last), so a run killed mid-epoch resumes
-    at the next unseen batch instead of starting the epoch again."""
+    at the next unseen batch instead of starting the epoch again; and flushes the loggers before
+    each checkpoint, so the logs hold every checkpointed step."""
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         loader = trainer.train_dataloader
         if hasattr(loader, "mark_trained"):
             loader.mark_trained(batch_idx + 1)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict) -> None:
+        # the logs reach the disk before the checkpoint that makes their steps final: a run
+        # killed after a checkpoint keeps every step it checkpointed in its metrics.csv
+        for logger in trainer.loggers:
+            logger.save()
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` every ``every_n_train_steps`` steps, except on the last batch of an epoch,
+    where it is written at the end of the epoch instead.
+
+    Lightning's loop state saved from an epoch's final batch is ambiguous (the batch counts one
+    short, the epoch not yet finished): a run resumed from it and later resumed again repeats or
+    skips steps. At the end of the epoch the state is the one Lightning's own epoch-end
+    checkpoints have, and resumes cleanly.
+    """
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self._every_n_train_steps >= 1 and batch_idx + 1 >= trainer.num_training_batches:
+            self._epoch_end_pending = True
+            return
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
+        if getattr(self, "_epoch_end_pending", False) and self._last_global_step_saved != trainer.global_step:
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
+        self._epoch_end_pending = False
+        super().on_train_epoch_end(trainer, pl_module)

@@ -160,7 +160,7 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
     from moldiff.build import build_datamodule, build_module, check_task, is_pocket_task
     from moldiff.data.qm9 import QM9_ELEMENTS
     from moldiff.paths import atomic_path, check_output_dir
-    from moldiff.training.callbacks import ResumableData, SampleEvaluateCallback
+    from moldiff.training.callbacks import LastCheckpoint, ResumableData, SampleEvaluateCallback
 
     check_task(cfg)
     out = check_output_dir(cfg.trainer.output_dir, "trainer.output_dir")
@@ -186,8 +186,8 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
     ckpt_dir = out / "checkpoints"
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_top_k=1,
                            enable_version_counter=False)
-    last = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
-                           every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, enable_version_counter=False)
+    last = LastCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
+                          every_n_train_steps=cfg.trainer.checkpoint_every_n_steps, enable_version_counter=False)
     # sample-and-evaluate during training: free molecules only (pocket models are scored by benchmarks)
     sample_cb = [] if is_pocket_task(cfg) else [SampleEvaluateCallback(
         cfg.sampling.every_n_epochs, cfg.sampling.num_samples, cfg.sampling.steps, cfg.sampling.sampler,
