@@ -26,6 +26,7 @@ import yaml
 
 from moldiff.checks import SEED_MAX
 from moldiff.errors import InputError
+from moldiff.paths import read_text
 
 #: sampler names (:data:`moldiff.diffusion.sampler.SAMPLERS`), here for argument parsers that must not import torch
 SamplerName = Literal["ddpm", "ddim", "dpm2m"]
@@ -200,12 +201,7 @@ def load_config(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such config file" if not path.exists() else f"{path}: not a file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a text (UTF-8) file, byte {exc.start} cannot be decoded") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read config ({exc.strerror or exc})") from None
+    text = read_text(path, "config")
     if "\x00" in text:
         raise InputError(f"{path}: not a text file (it holds NUL bytes)")
     try:

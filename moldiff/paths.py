@@ -129,6 +129,20 @@ def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
     return path
 
 
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of ``path``; :class:`~moldiff.errors.InputError` naming the file for a
+    binary (non-UTF-8) file or one that cannot be read."""
+    from moldiff.errors import InputError
+
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a text (UTF-8) file, byte {exc.start} cannot be decoded") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+
+
 def write_json(obj, path: str | Path) -> None:
     """Write ``obj`` as indented JSON, atomically (:func:`atomic_path`)."""
     import json

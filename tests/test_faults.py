@@ -55,6 +55,22 @@ def _wait_for(predicate, proc, timeout=240.0) -> bool:
     raise AssertionError("timed out")
 
 
+def _kill_at_random_points(args, progress, rng: random.Random, runs: int, longest: float) -> int:
+    """Start ``moldiff *args`` ``runs`` times; each time, once ``progress()`` changes (work was
+    saved), wait a random time up to ``longest`` seconds and SIGKILL it. Returns the kills."""
+    kills = 0
+    for _ in range(runs):
+        proc = _start(args, REPO)
+        before = progress()
+        _wait_for(lambda: progress() != before, proc)
+        time.sleep(rng.uniform(0.0, longest))
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.wait()
+    return kills
+
+
 @pytest.fixture(scope="module")
 def complexes(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("faultdata")
@@ -87,20 +103,9 @@ def test_docking_experiment_killed_at_random_points(complexes, tmp_path, capsys)
     capsys.readouterr()
     out = tmp_path / "killed"
     args = ["dock", DOCK, "-q", f"data.root={complexes}", f"output.dir={out}", *FAST_DOCK]
-    rng = random.Random(0)
-    kills = 0
-    for _ in range(4):  # kill -9 after a random delay once complexes start to finish, then go on
-        proc = _start(args, REPO)
-        done_before = len(_records(out)) if out.exists() else 0
-        if done_before == len(ids):
-            proc.wait()
-            break
-        _wait_for(lambda: out.exists() and len(_records(out)) > done_before, proc)
-        time.sleep(rng.uniform(0.0, 0.8))
-        if proc.poll() is None:
-            proc.kill()
-            kills += 1
-        proc.wait()
+    # kill -9 after a random delay once complexes start to finish, then go on
+    kills = _kill_at_random_points(args, lambda: len(_records(out)) if out.exists() else 0, random.Random(0),
+                                   runs=4, longest=0.8)
     assert kills >= 2, "the experiment finished before it could be interrupted twice"
     assert main(args) == 0
     _assert_complete(out, ids)
@@ -144,17 +149,8 @@ def _step(ckpt: Path) -> int:
 def test_training_killed_at_random_points_resumes_without_loss_or_duplicates(tmp_path):
     out = tmp_path / "run"
     last = out / "checkpoints" / "last.ckpt"
-    rng = random.Random(1)
-    kills = 0
-    for _ in range(3):
-        proc = _start(_train_args(out), REPO)
-        before = last.stat().st_mtime_ns if last.exists() else None
-        _wait_for(lambda: last.exists() and last.stat().st_mtime_ns != before, proc)
-        time.sleep(rng.uniform(0.0, 0.5))
-        if proc.poll() is None:
-            proc.kill()
-            kills += 1
-        proc.wait()
+    kills = _kill_at_random_points(_train_args(out), lambda: last.stat().st_mtime_ns if last.exists() else None,
+                                   random.Random(1), runs=3, longest=0.5)
     assert kills >= 2, "training finished before it could be interrupted twice"
     proc = _start(_train_args(out), REPO)
     _, err = proc.communicate(timeout=300)

@@ -10,6 +10,7 @@ from pathlib import Path
 from rdkit import Chem
 
 from moldiff.errors import InputError
+from moldiff.paths import read_text
 
 LIGAND_SUFFIXES = (".sdf", ".mol", ".sdf.gz", ".mol2", ".pdb")
 
@@ -87,12 +88,7 @@ def read_ligand(source: str | Path, *, hydrogens: str = "keep", all_records: boo
                 raise InputError(f"{path}: record 1 is not a readable molecule ({err})")
     elif path.suffix.lower() in (".mol2", ".pdb"):
         mol2 = path.suffix.lower() == ".mol2"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not a text (UTF-8) file, byte {exc.start} cannot be decoded") from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        text = read_text(path, "ligand")
         with _capture_errors() as capture:  # RDKit's own report goes into the one-line message
             mol = (Chem.MolFromMol2Block(text, removeHs=False) if mol2 else
                    Chem.MolFromPDBBlock(text, removeHs=False))

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from moldiff.errors import InputError
-from moldiff.paths import atomic_path, cache_dir
+from moldiff.paths import atomic_path, cache_dir, read_text
 
 log = logging.getLogger(__name__)
 _PROTOCOL_VERSION = 3  # 3: the file carries its count and SHA-256
@@ -75,10 +75,7 @@ def reference_smiles(reference: str | Path, *, progress: bool = False) -> set[st
         raise InputError(f"{path}: reference must be 'qm9' or an existing SMILES file")
     from rdkit import rdBase
 
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not a text (UTF-8) SMILES file, byte {exc.start} cannot be decoded") from None
+    lines = read_text(path, "SMILES file").splitlines()
     out = set()
     for lineno, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
