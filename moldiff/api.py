@@ -176,6 +176,144 @@ class MolDiffModel:
         }
 
 
+class BondModel:
+    """A trained model of the bond-generating family: coordinates, elements, formal charges and
+    the bond order of every atom pair generated together (:mod:`moldiff.diffusion.flow`).
+
+        >>> model = moldiff.load("runs/qm9_bonds/checkpoints/best.ckpt")
+        >>> mols = model.sample(10, seed=0)   # RDKit molecules with the generated bonds and charges
+    """
+
+    def __init__(self, network, elements, num_atoms_hist, priors: dict, charges, *, coord_scale: float = 1.0,
+                 default_steps: int = 100, default_time_power: float = 1.0, cat_noise: float = 1.0,
+                 config: dict | None = None, card: dict | None = None) -> None:
+        self.denoiser = network.eval()
+        self.elements = tuple(elements)
+        self.num_atoms_hist = np.asarray(num_atoms_hist, dtype=np.int64)
+        self.priors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in priors.items()}
+        self.charges = [int(c) for c in charges]
+        self.coord_scale, self.cat_noise = coord_scale, cat_noise
+        self.default_steps, self.default_time_power = default_steps, default_time_power
+        self.default_sampler, self.default_noise_scale = "flow", 1.0
+        self.config, self.card = config or {}, card or {}
+
+    @classmethod
+    def from_module(cls, module) -> BondModel:
+        """Wrap a :class:`~moldiff.training.module.FlowModule` (its EMA weights)."""
+        sampling = module.run_config.get("sampling", {})
+        return cls(module.ema.module, module.elements, module.num_atoms_hist.cpu().numpy(),
+                   {k: v.cpu() for k, v in module.priors.items()}, module.charges.tolist(),
+                   coord_scale=module.coord_scale, default_steps=sampling.get("steps", 100),
+                   default_time_power=sampling.get("time_power", 1.0),
+                   cat_noise=module.run_config.get("flow", {}).get("cat_noise", 1.0), config=module.run_config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.denoiser.parameters()).device
+
+    def sample_mol3d(self, n: int, *, steps: int | None = None, seed: int | None = None,
+                     num_atoms: int | None = None, batch_size: int = 64, progress: bool = False,
+                     time_power: float | None = None, cat_noise: float | None = None, sampler: str | None = None,
+                     noise_scale: float | None = None, callback=None):
+        """Sample ``n`` molecules as :class:`~moldiff.chem.Mol3D` records *with* their generated
+        bonds (``bonds``: (i, j, order), aromatic = 1.5) and formal charges.
+
+        Args:
+            steps: network calls per molecule (default: the model's). seed: exact reproducibility.
+            num_atoms: fixed atom count (default: drawn from the training histogram).
+            time_power: step grid ``t_k = 1 - (1 - k/steps)^P`` (P > 1: more steps near the data).
+            cat_noise: strength of the categorical jumps' noise (default: the model's).
+            sampler, noise_scale: not used by this family (its flow sampler has no temperature);
+                giving them is an error rather than silently ignored.
+        """
+        from moldiff.chem.molecule import Mol3D
+        from moldiff.diffusion.flow import BOND_ORDERS, sample_flow
+
+        if sampler not in (None, "flow"):
+            raise InputError(f"this model generates bonds with its own flow sampler; sampler {sampler!r} "
+                             "does not apply (leave --sampler out)")
+        if noise_scale not in (None, 1.0):
+            raise InputError("this model has no noise scale (temperature); leave --noise-scale out")
+        steps = self.default_steps if steps is None else steps
+        for name, value in (("number of molecules", n), ("steps", steps), ("batch size", batch_size)):
+            _check_count(value, name)
+        if num_atoms is not None:
+            check_num_atoms(num_atoms)
+        time_power = self.default_time_power if time_power is None else check_positive(time_power, "time power")
+        cat_noise = self.cat_noise if cat_noise is None else check_non_negative(cat_noise, "categorical noise")
+        seed = int(torch.randint(2**31 - 1, (1,)).item()) if seed is None else check_seed(seed)
+        from moldiff.data.stats import sample_from_histogram
+
+        counts = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None
+                  else sample_from_histogram(self.num_atoms_hist, n, torch.Generator().manual_seed(seed)))
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        priors = {k: v.to(self.device) for k, v in self.priors.items()}
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="sampling", unit="mol")
+        out = []
+        for chunk in counts.split(batch_size):
+            res = sample_flow(self.denoiser, chunk, priors, self.coord_scale, steps=steps, time_power=time_power,
+                              cat_noise=cat_noise, generator=gen, device=self.device,
+                              self_condition=getattr(self.denoiser, "self_condition", False), callback=callback)
+            res = {k: v.cpu() for k, v in res.items()}
+            src, dst = res["edge_index"]
+            keep = (src < dst) & (res["bond_type"] > 0)
+            ptr = torch.cat([torch.zeros(1, dtype=torch.long), chunk.cumsum(0)])
+            pair_mol = res["batch"][src[keep]]
+            for g in range(len(chunk)):
+                lo, hi = int(ptr[g]), int(ptr[g + 1])
+                sel = pair_mol == g
+                bonds = np.stack([(src[keep][sel] - lo).numpy(), (dst[keep][sel] - lo).numpy(),
+                                  np.asarray(BOND_ORDERS)[res["bond_type"][keep][sel].numpy()]], axis=1)
+                symbols = [self.elements[i] for i in res["atom_type"][lo:hi].tolist()]
+                charges = [self.charges[c] for c in res["charge"][lo:hi].tolist()]
+                pos = res["pos"][lo:hi].double().numpy()
+                out.append(Mol3D(symbols, pos, charges, bonds.reshape(-1, 3)) if np.isfinite(pos).all() else None)
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
+        return out
+
+    @staticmethod
+    def to_rdkit(mols3d):
+        """Mol3D records -> RDKit molecules with the generated bonds and charges, sanitised where
+        RDKit accepts them (SD property ``moldiff_valid`` 1/0); numerical failures dropped."""
+        from rdkit import Chem, rdBase
+
+        from moldiff.chem.molecule import to_rdkit
+
+        out = []
+        for k, m in enumerate(mols3d):
+            if m is None:
+                continue
+            mol = to_rdkit(m)
+            try:
+                with rdBase.BlockLogs():
+                    Chem.SanitizeMol(mol)
+                valid = 1
+            except Exception:  # noqa: BLE001 -- RDKit's sanitisation errors are the invalid molecules
+                valid = 0
+            mol.SetProp("_Name", f"moldiff_{k}")
+            mol.SetIntProp("moldiff_valid", valid)
+            out.append(mol)
+        return out
+
+    def sample(self, n: int, **kwargs):
+        """Sample ``n`` molecules as RDKit molecules (3D, explicit hydrogens, generated bonds and
+        charges). Keyword arguments as :meth:`sample_mol3d`."""
+        return self.to_rdkit(self.sample_mol3d(n, **kwargs))
+
+    def info(self) -> dict:
+        return {**self.card, "task": "bonds", "elements": list(self.elements), "charges": self.charges,
+                "parameters": sum(p.numel() for p in self.denoiser.parameters()),
+                "default_steps": self.default_steps, "default_time_power": self.default_time_power,
+                "cat_noise": self.cat_noise, "coord_scale": self.coord_scale, "config": self.config}
+
+
 class PocketModel:
     """A trained pocket-conditioned model: designs ligands inside a protein pocket.
 
@@ -417,7 +555,8 @@ def resolve_model(path: str | Path | None) -> tuple[Path, dict]:
     return Path(path), {}
 
 
-def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> MolDiffModel | PocketModel:
+def load(path: str | Path | None = None,
+         device: str | torch.device = "cpu") -> MolDiffModel | PocketModel | BondModel:
     """Load a trained model: the shipped QM9 model (``path=None`` or ``"qm9"``), a training
     checkpoint (``last.ckpt`` / ``best.ckpt``: its EMA weights) or an exported model file.
 
@@ -440,6 +579,9 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     meta, state = ckpt["moldiff"], ckpt["state_dict"]
     cfg = from_dict(TrainConfig, meta["config"], where=f"{path} (stored config)")
     elements = tuple(meta["elements"])
+    card = {**card, "file": str(path), "training": {**card.get("training", {}), **meta.get("training", {})}}
+    if meta.get("task") == "bonds":
+        return _load_bond_model(path, cfg, meta, state, elements, card, device)
     codec = build_codec(cfg.diffusion, len(elements))
     denoiser = build_denoiser(cfg.model, codec.num_features)
     try:
@@ -449,7 +591,6 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     if "num_atoms_hist" not in state:
         raise InputError(f"{path}: checkpoint has no atom-count histogram")
     sampling = cfg.sampling
-    card = {**card, "file": str(path), "training": {**card.get("training", {}), **meta.get("training", {})}}
     if meta.get("task", "molecules") == "pocket":
         model = PocketModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                             state.get("size_pairs", torch.zeros(2, 0)), parameterization=cfg.diffusion.parameterization,
@@ -467,6 +608,27 @@ def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> 
     return model
 
 
+def _load_bond_model(path, cfg, meta, state, elements, card, device) -> BondModel:
+    from moldiff.build import build_bond_network
+
+    needed = ["prior_atom_type", "prior_charge", "prior_bond_type", "charges", "num_atoms_hist"]
+    missing = [k for k in needed if k not in state]
+    if missing:
+        raise InputError(f"{path}: bond-model checkpoint without {', '.join(missing)}")
+    priors = {k: state[f"prior_{k}"] for k in ("atom_type", "charge", "bond_type")}
+    network = build_bond_network(cfg.model, len(elements), len(state["charges"]), len(priors["bond_type"]))
+    try:
+        network.load_state_dict(ema_weights(state))
+    except RuntimeError as exc:
+        raise InputError(f"{path}: weights do not match the stored config ({str(exc).splitlines()[0]})") from exc
+    model = BondModel(network, elements, state["num_atoms_hist"].numpy(), priors, state["charges"].tolist(),
+                      coord_scale=cfg.flow.coord_scale, default_steps=cfg.sampling.steps,
+                      default_time_power=cfg.sampling.time_power, cat_noise=cfg.flow.cat_noise,
+                      config=meta["config"], card=card)
+    model.denoiser.to(device)
+    return model
+
+
 def export_model(checkpoint: str | Path, output: str | Path) -> dict:
     """Strip a training checkpoint to what sampling needs (EMA weights, config, atom-count
     histogram, training progress) and write it atomically. Returns the stored metadata.
@@ -478,7 +640,8 @@ def export_model(checkpoint: str | Path, output: str | Path) -> dict:
     checkpoint, output = Path(checkpoint), Path(output)
     ckpt = _read_checkpoint(checkpoint)
     state = {k: v for k, v in ckpt["state_dict"].items()
-             if k.startswith(EMA_PREFIX) or k in ("num_atoms_hist", "size_pairs")}
+             if k.startswith(EMA_PREFIX) or k in ("num_atoms_hist", "size_pairs", "charges")
+             or k.startswith("prior_")}
     if not ema_weights(state):
         raise InputError(f"{checkpoint}: checkpoint has no EMA weights to export")
     meta = dict(ckpt["moldiff"])

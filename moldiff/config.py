@@ -266,8 +266,11 @@ class EvaluateConfig:
 class ModelConfig:
     """Denoiser section; ``name`` picks the registry entry in :data:`moldiff.nn.DENOISERS`."""
 
-    name: Literal["egnn", "e3nn", "pocket_egnn"] = "egnn"
+    name: Literal["egnn", "e3nn", "pocket_egnn", "bond_egnn"] = "egnn"
     hidden: int = option(128, min=1, help="EGNN width / e3nn scalar channels")
+    edge_hidden: int = option(64, min=1, help="bond_egnn only: width of the atom-pair features")
+    num_rbf: int = option(16, min=2, help="bond_egnn only: Gaussian distance features")
+    self_condition: bool = option(True, help="bond_egnn only: the previous prediction is an input")
     layers: int = option(6, min=1)
     vectors: int = option(8, min=1, help="e3nn only: 1o channels")
     num_basis: int = option(16, min=2, help="e3nn only: radial basis size")
@@ -292,6 +295,23 @@ class DiffusionConfig:
     parameterization: Literal["eps", "x0", "v", "residual"] = "eps"
     type_scale: float = option(0.25, min=1e-6)
     charge_scale: float = option(0.5, min=0.0)
+
+
+@dataclass
+class FlowConfig:
+    """Joint flow matching of the bond-generating family (``model.name: bond_egnn``), see
+    :mod:`moldiff.diffusion.flow`: loss weights, training time distribution, priors, sampling noise."""
+
+    coord_scale: float = option(1.4, min=1e-3, help="standard deviation of the coordinate prior, Å "
+                                "(QM9: 1.4, its per-coordinate spread about the centre)")
+    time_alpha: float = option(2.0, min=0.1, help="training times from Beta(time_alpha, 1); 1 = uniform")
+    type_weight: float = option(0.2, min=0.0, help="weight of the element cross-entropy")
+    charge_weight: float = option(1.0, min=0.0, help="weight of the charge cross-entropy")
+    bond_weight: float = option(1.0, min=0.0, help="weight of the bond cross-entropy")
+    coord_noise: float = option(0.1, min=0.0, help="Å of Gaussian noise on the training interpolants")
+    optimal_transport: bool = option(True, help="rotate each prior draw onto its molecule")
+    self_condition_prob: float = option(0.5, min=0.0, max=1.0, help="share of training steps with self-conditioning")
+    cat_noise: float = option(1.0, min=0.0, help="sampling: detailed-balance noise of the categorical jumps")
 
 
 @dataclass
@@ -354,6 +374,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -26,6 +26,8 @@ CONFIG_SCHEMAS = {
     "data/qm9.yaml": QM9DataConfig,
     "evaluate_qm9.yaml": EvaluateConfig,
     "test/tiny.yaml": TrainConfig,
+    "test/bonds_tiny.yaml": TrainConfig,
+    "qm9_bonds_gpu.yaml": TrainConfig,
     "qm9_edm.yaml": TrainConfig,
     "qm9_cpu.yaml": TrainConfig,
     "qm9_gpu.yaml": TrainConfig,
@@ -68,6 +70,16 @@ def test_every_training_config_builds_its_model(rel):
     from moldiff.testing import assert_denoiser_equivariant
 
     cfg = load_config(REPO / "configs" / rel, TrainConfig)
+    if cfg.model.name == "bond_egnn":  # the bond family: its own equivariance harness
+        from moldiff.testing import assert_bond_denoiser_equivariant
+        from moldiff.training.module import FlowModule
+
+        priors = {"atom_type": torch.full((5,), 0.2), "charge": torch.tensor([0.1, 0.8, 0.1]),
+                  "bond_type": torch.full((5,), 0.2)}
+        module = build_module(cfg, QM9_ELEMENTS, [0, 0, 1], priors=priors)
+        assert isinstance(module, FlowModule) and torch.equal(module.prior_charge, priors["charge"])
+        assert_bond_denoiser_equivariant(module.denoiser, torch.float64, trials=1, sizes=(4, 3))
+        return
     if cfg.data.name != "qm9":  # pocket models: equivariance on real complexes in test_pocket_model.py
         from moldiff.data.complexes import HEAVY_LIGAND_ELEMENTS
         from moldiff.diffusion.pocket import POCKET_FEATURES

@@ -112,6 +112,10 @@ def to_rdkit(
         conf.SetAtomPosition(k, Point3D(*map(float, m.pos[k])))
     for i, j, order in m.bonds:
         rw.AddBond(int(i), int(j), _BOND_TYPES[float(order) if order == 1.5 else int(order)])
+        if order == 1.5:  # RDKit's aromatic bonds join aromatic atoms (kekulised on sanitising)
+            rw.GetBondBetweenAtoms(int(i), int(j)).SetIsAromatic(True)
+            rw.GetAtomWithIdx(int(i)).SetIsAromatic(True)
+            rw.GetAtomWithIdx(int(j)).SetIsAromatic(True)
     mol = rw.GetMol()
     mol.UpdatePropertyCache(strict=False)  # valences known even for unsanitised structures
     mol.AddConformer(conf, assignId=True)

@@ -156,6 +156,24 @@ class QM9DataModule(_SplitLoaders):
         return self._stats
 
 
+class QM9BondDataModule(QM9DataModule):
+    """QM9 with bond tables (:class:`~moldiff.data.qm9_bonds.QM9BondDataset`), for models that
+    generate bonds: batches carry ``edge_index`` (every pair of a molecule) and ``bond_type``;
+    ``charge`` is a class index. :attr:`priors` are the training split's class frequencies."""
+
+    def setup(self, stage: str | None = None) -> None:
+        from moldiff.data.qm9_bonds import QM9BondDataset
+
+        for split in ("train", "val", "test"):
+            if split not in self.datasets:
+                self.datasets[split] = QM9BondDataset(split, cache=self.cache, limit=self.limits[split])
+
+    @property
+    def priors(self) -> dict:
+        self.setup()
+        return self.datasets["train"].priors()
+
+
 def _default_data_file(given: str | None, relative: str, key: str) -> Path:
     """``given`` or ``$MOLDIFF_DATA/relative``; a clear error when neither is set."""
     from moldiff.errors import InputError

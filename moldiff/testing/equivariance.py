@@ -87,3 +87,63 @@ def assert_batch_independent(denoiser, dtype=torch.float64, *, sizes=(4, 7, 3), 
         one_pos, one_h = denoiser(pos[m], h[m], t[g : g + 1], torch.zeros(int(m.sum()), dtype=torch.long), 1)
         _close(one_pos, out_pos[m], f"graph {g}: position output depends on the rest of the batch")
         _close(one_h, out_h[m], f"graph {g}: feature output depends on the rest of the batch")
+
+
+def _pair_lookup(edge_index: torch.Tensor, num_nodes: int):
+    """A function mapping (src, dst) index tensors to their positions in ``edge_index``."""
+    keys = edge_index[0] * num_nodes + edge_index[1]
+    order = keys.argsort()
+
+    def find(src, dst):
+        return order[torch.searchsorted(keys[order], src * num_nodes + dst)]
+
+    return find
+
+
+@torch.no_grad()
+def assert_bond_denoiser_equivariant(network, dtype=torch.float64, *, trials: int = 2, sizes=(5, 3, 9),
+                                     seed: int = 0, self_condition: bool = True) -> None:
+    """Assert E(3) x permutation equivariance of a joint atoms/charges/bonds network with the
+    interface of :class:`~moldiff.nn.bond_egnn.BondEGNN` (dict outputs ``pos``, ``atom_type``,
+    ``charge``, ``bond_type``): positions rotate, reflect and permute with the input; class
+    logits permute with atoms and pairs; bond logits are symmetric in (i, j). With
+    ``self_condition`` the previous-prediction inputs are transformed alongside."""
+    from moldiff.nn.graph import full_edges
+
+    gen = torch.Generator().manual_seed(seed)
+    network = network.to(dtype).eval()
+    k, c, b = network.num_types, network.num_charges, network.num_bonds
+    for trial in range(trials):
+        pos, _, t, batch = random_batch(sizes, 1, dtype, generator=gen)
+        n = len(batch)
+        edges = full_edges(batch)
+        find = _pair_lookup(edges, n)
+        atom_type = torch.randint(k, (n,), generator=gen)
+        charge = torch.randint(c, (n,), generator=gen)
+        bond = torch.randint(b, (edges.shape[1],), generator=gen)
+        bond = torch.where(edges[0] < edges[1], bond, bond[find(edges[1], edges[0])])
+        sc = None
+        if self_condition:
+            sc = {"pos": pos + 0.3 * torch.randn(n, 3, generator=gen, dtype=dtype),
+                  "atom_type": torch.rand(n, k, generator=gen, dtype=dtype),
+                  "charge": torch.rand(n, c, generator=gen, dtype=dtype),
+                  "bond_type": torch.rand(edges.shape[1], b, generator=gen, dtype=dtype)}
+            sc["bond_type"] = (sc["bond_type"] + sc["bond_type"][find(edges[1], edges[0])]) / 2
+        out = network(pos, atom_type, charge, bond, t, batch, edge_index=edges, num_graphs=len(sizes), self_cond=sc)
+        rev = find(edges[1], edges[0])
+        _close(out["bond_type"], out["bond_type"][rev], f"trial {trial}: bond logits not symmetric in (i, j)")
+        for reflection in (False, True):
+            q = random_orthogonal(dtype, generator=gen, reflection=reflection)
+            shift = 5.0 * torch.randn(1, 3, generator=gen, dtype=dtype)
+            perm = _within_graph_permutation(batch, gen)  # new atom a is old atom perm[a]
+            old_pair = find(perm[edges[0]], perm[edges[1]])  # new pair e is old pair old_pair[e]
+            new_sc = None if sc is None else {
+                "pos": (sc["pos"] @ q.T + shift)[perm], "atom_type": sc["atom_type"][perm],
+                "charge": sc["charge"][perm], "bond_type": sc["bond_type"][old_pair]}
+            new = network((pos @ q.T + shift)[perm], atom_type[perm], charge[perm], bond[old_pair], t, batch,
+                          edge_index=edges, num_graphs=len(sizes), self_cond=new_sc)
+            kind = "reflection" if reflection else "rotation"
+            _close(new["pos"], (out["pos"] @ q.T)[perm], f"trial {trial} {kind}: positions not equivariant")
+            for key in ("atom_type", "charge"):
+                _close(new[key], out[key][perm], f"trial {trial} {kind}: {key} logits not invariant")
+            _close(new["bond_type"], out["bond_type"][old_pair], f"trial {trial} {kind}: bond logits not invariant")

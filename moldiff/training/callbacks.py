@@ -33,14 +33,20 @@ class SampleEvaluateCallback(pl.Callback):
             return
         if not trainer.is_global_zero:
             return
-        from moldiff.api import MolDiffModel
+        from moldiff.api import BondModel, MolDiffModel
         from moldiff.chem.sdf import write_sdf
         from moldiff.metrics import evaluate
 
-        model = MolDiffModel.from_module(pl_module)
-        mols3d = model.sample_mol3d(self.num_samples, steps=self.steps, sampler=self.sampler, seed=self.seed,
-                                    batch_size=self.batch_size, time_power=self.time_power)
-        metrics = evaluate(mols3d)
+        if pl_module.task == "bonds":  # the model's own bonds are scored (and written)
+            model = BondModel.from_module(pl_module)
+            mols3d = model.sample_mol3d(self.num_samples, steps=self.steps, seed=self.seed,
+                                        batch_size=self.batch_size, time_power=self.time_power)
+            metrics = evaluate(mols3d, bonds="file")
+        else:
+            model = MolDiffModel.from_module(pl_module)
+            mols3d = model.sample_mol3d(self.num_samples, steps=self.steps, sampler=self.sampler, seed=self.seed,
+                                        batch_size=self.batch_size, time_power=self.time_power)
+            metrics = evaluate(mols3d)
         record = {"epoch": trainer.current_epoch, "step": trainer.global_step, **metrics}
         self.history.append(record)
         for key in ("atom_stability", "mol_stability", "validity", "uniqueness", "connectivity"):

@@ -138,3 +138,54 @@ class PocketDiffusionModule(DiffusionModule):
     def _loss(self, batch, denoiser, generator=None):
         return pocket_diffusion_loss(denoiser, self.schedule, self.codec, batch,
                                      parameterization=self.parameterization, generator=generator)
+
+
+class FlowModule(DiffusionModule):
+    """Trains the bond-generating family (:class:`~moldiff.nn.bond_egnn.BondEGNN`) by joint flow
+    matching of coordinates, elements, charges and bonds (:mod:`moldiff.diffusion.flow`).
+
+    Args (besides the optimiser/EMA ones of :class:`DiffusionModule`):
+        network: the joint denoiser. priors: class frequencies ``atom_type`` (K,), ``charge``
+            (C,), ``bond_type`` (T,) of the training data (the categorical priors; kept in
+            checkpoints for sampling). charges: the formal charge of each charge class.
+        coord_scale: Å, standard deviation of the coordinate prior. time_alpha: training
+            times from Beta(time_alpha, 1). weights: cross-entropy weights ``atom_type``,
+            ``charge``, ``bond_type``. coord_noise: Å of noise on the interpolants.
+        optimal_transport: rotate prior draws onto their molecules. self_condition_prob:
+            share of steps trained with self-conditioning.
+    """
+
+    task = "bonds"
+
+    def __init__(self, network, elements, num_atoms_hist, *, priors: dict, charges, coord_scale: float = 1.0,
+                 time_alpha: float = 2.0, weights: dict | None = None, coord_noise: float = 0.1,
+                 optimal_transport: bool = True, self_condition_prob: float = 0.5, **kwargs) -> None:
+        super().__init__(network, None, None, elements, num_atoms_hist, parameterization="x0", **kwargs)
+        for name in ("atom_type", "charge", "bond_type"):
+            self.register_buffer(f"prior_{name}", torch.as_tensor(priors[name], dtype=torch.float32))
+        self.register_buffer("charges", torch.as_tensor(charges, dtype=torch.long))
+        self.coord_scale, self.time_alpha, self.coord_noise = coord_scale, time_alpha, coord_noise
+        self.weights = weights or {"atom_type": 0.2, "charge": 1.0, "bond_type": 1.0}
+        self.optimal_transport, self.self_condition_prob = optimal_transport, self_condition_prob
+
+    @property
+    def priors(self) -> dict:
+        return {name: getattr(self, f"prior_{name}") for name in ("atom_type", "charge", "bond_type")}
+
+    def _loss(self, batch, network, generator=None):
+        from moldiff.diffusion.flow import flow_loss, noisy_sample, probabilities, sample_time
+        from moldiff.nn.bond_egnn import reverse_edges
+
+        device, n = batch.pos.device, batch.num_graphs
+        t = sample_time(n, self.time_alpha, generator=generator, device=device)
+        rev = reverse_edges(batch.edge_index, batch.num_nodes)
+        noisy = noisy_sample(batch, t, self.priors, self.coord_scale, rev, generator=generator,
+                             coord_noise=self.coord_noise, ot=self.optimal_transport)
+        args = (noisy["pos"], noisy["atom_type"], noisy["charge"], noisy["bond_type"], t, batch.batch)
+        kwargs = {"edge_index": batch.edge_index, "num_graphs": n}
+        sc = None
+        if getattr(network, "self_condition", False) and \
+                float(torch.rand(1, generator=generator, device=device)) < self.self_condition_prob:
+            with torch.no_grad():
+                sc = probabilities(network(*args, **kwargs))
+        return flow_loss(network(*args, **kwargs, self_cond=sc), batch, self.weights)

@@ -157,7 +157,7 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
     from lightning_fabric.utilities.exceptions import MisconfigurationException
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from moldiff.build import build_datamodule, build_module, check_task, is_pocket_task
+    from moldiff.build import build_datamodule, build_module, check_task, is_bond_model, is_pocket_task
     from moldiff.data.qm9 import QM9_ELEMENTS
     from moldiff.paths import atomic_path, check_output_dir
     from moldiff.training.callbacks import LastCheckpoint, ResumableData, SampleEvaluateCallback
@@ -170,9 +170,11 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
 
         torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    dm = build_datamodule(cfg.data) if datamodule is None else datamodule
+    dm = build_datamodule(cfg.data, bonds=is_bond_model(cfg)) if datamodule is None else datamodule
     if is_pocket_task(cfg):
         module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist, size_pairs=dm.size_pairs)
+    elif is_bond_model(cfg):
+        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist, priors=dm.priors)
     else:
         module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
     t = cfg.trainer
