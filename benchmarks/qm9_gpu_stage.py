@@ -93,6 +93,9 @@ def pack_samples(samples: list, elements: tuple[str, ...]) -> dict:
     arrays = {"counts": np.array([len(r[0]) for r in ok], dtype=np.int16),
               "types": np.array([elements.index(e) for r in ok for e in r[0]], dtype=np.int8),
               "pos": np.concatenate([r[1] for r in ok]), "charges": np.concatenate([r[2] for r in ok]).astype(np.int8)}
+    if ok and len(ok[0]) == 4:  # the bond family: (i, j, order) rows per molecule
+        arrays["bond_counts"] = np.array([len(r[3]) for r in ok], dtype=np.int16)
+        arrays["bonds"] = np.concatenate([r[3] for r in ok]).astype(np.float32).reshape(-1, 3)
     return {"elements": list(elements), "num_failed": len(samples) - len(ok),
             **{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}}
 
@@ -106,10 +109,16 @@ def unpack_samples(blob: dict) -> tuple[list, dict]:
     elements = blob["elements"]
     counts, types, pos, charges = (np.asarray(blob[k]) for k in ("counts", "types", "pos", "charges"))
     ends = np.cumsum(counts.astype(np.int64))
-    mols = [Mol3D([elements[t] for t in types[a:b]], pos[a:b].astype(np.float64),
-                  charges[a:b].astype(np.int64)) for a, b in zip(np.r_[0, ends[:-1]], ends)]
+    spans = list(zip(np.r_[0, ends[:-1]], ends))
+    bonds = [None] * len(spans)
+    if "bonds" in blob:
+        table, b_ends = np.asarray(blob["bonds"], dtype=np.float64), np.cumsum(np.asarray(blob["bond_counts"]))
+        bonds = [table[a:b] for a, b in zip(np.r_[0, b_ends[:-1]], b_ends)]
+    mols = [Mol3D([elements[t] for t in types[a:b]], pos[a:b].astype(np.float64), charges[a:b].astype(np.int64),
+                  bond) for (a, b), bond in zip(spans, bonds)]
     mols += [None] * int(blob.get("num_failed", 0))
-    meta = {k: v for k, v in blob.items() if k not in ("counts", "types", "pos", "charges", "elements")}
+    meta = {k: v for k, v in blob.items()
+            if k not in ("counts", "types", "pos", "charges", "elements", "bonds", "bond_counts")}
     return mols, meta
 
 

@@ -214,7 +214,7 @@ class BondModel:
     def sample_mol3d(self, n: int, *, steps: int | None = None, seed: int | None = None,
                      num_atoms: int | None = None, batch_size: int = 64, progress: bool = False,
                      time_power: float | None = None, cat_noise: float | None = None, sampler: str | None = None,
-                     noise_scale: float | None = None, callback=None):
+                     noise_scale: float | None = None, callback=None, as_arrays: bool = False):
         """Sample ``n`` molecules as :class:`~moldiff.chem.Mol3D` records *with* their generated
         bonds (``bonds``: (i, j, order), aromatic = 1.5) and formal charges.
 
@@ -225,8 +225,9 @@ class BondModel:
             cat_noise: strength of the categorical jumps' noise (default: the model's).
             sampler, noise_scale: not used by this family (its flow sampler has no temperature);
                 giving them is an error rather than silently ignored.
+            as_arrays: ``(elements, positions, charges, bonds)`` tuples instead of ``Mol3D`` (the
+                same molecules; RDKit is not imported, e.g. on a GPU machine without it).
         """
-        from moldiff.chem.molecule import Mol3D
         from moldiff.diffusion.flow import BOND_ORDERS, sample_flow
 
         if sampler not in (None, "flow"):
@@ -271,7 +272,14 @@ class BondModel:
                 symbols = [self.elements[i] for i in res["atom_type"][lo:hi].tolist()]
                 charges = [self.charges[c] for c in res["charge"][lo:hi].tolist()]
                 pos = res["pos"][lo:hi].double().numpy()
-                out.append(Mol3D(symbols, pos, charges, bonds.reshape(-1, 3)) if np.isfinite(pos).all() else None)
+                if not np.isfinite(pos).all():
+                    out.append(None)
+                elif as_arrays:
+                    out.append((symbols, pos, np.asarray(charges), bonds.reshape(-1, 3)))
+                else:
+                    from moldiff.chem.molecule import Mol3D
+
+                    out.append(Mol3D(symbols, pos, charges, bonds.reshape(-1, 3)))
             if bar is not None:
                 bar.update(len(chunk))
         if bar is not None:

@@ -126,16 +126,18 @@ def test_a_tiny_model_learns_one_molecule_with_its_bonds():
         losses.append(loss.item())
     assert sum(losses[-40:]) < 0.6 * sum(losses[:40])
     net.eval()
-    out = sample_flow(net, torch.full((16,), one.num_nodes), module.priors, 1.4, steps=50,
+    # 100 steps: about half the samples are exact here (a quarter at 50 steps), so the bar below
+    # sits far under the expected count and far above chance (an untrained network: none).
+    out = sample_flow(net, torch.full((32,), one.num_nodes), module.priors, 1.4, steps=100,
                       generator=torch.Generator().manual_seed(0))
     got = []
-    for g in range(16):
+    for g in range(32):
         mol = _to_rdkit(_as_batch(out), g, ("H", "C", "N", "O", "F"))
         try:
             got.append(Chem.MolToSmiles(Chem.RemoveHs(_sanitized(mol))))
         except Exception:  # noqa: BLE001
             got.append(None)
-    assert Counter(got)[target] >= 4, (target, got)  # regenerated with its bonds, charges and elements
+    assert Counter(got)[target] >= 8, (target, got)  # regenerated with its bonds, charges and elements
 
 
 def _sanitized(mol):

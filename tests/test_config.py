@@ -28,6 +28,7 @@ CONFIG_SCHEMAS = {
     "test/tiny.yaml": TrainConfig,
     "test/bonds_tiny.yaml": TrainConfig,
     "qm9_bonds_gpu.yaml": TrainConfig,
+    "qm9_bonds_cpu.yaml": TrainConfig,
     "qm9_edm.yaml": TrainConfig,
     "qm9_cpu.yaml": TrainConfig,
     "qm9_gpu.yaml": TrainConfig,
