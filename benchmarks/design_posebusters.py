@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--no-relax", action="store_true", help="no restrained force-field relaxation of the designs")
     p.add_argument("--redraw", type=int, default=None,
                    help="draw designs that overlap the protein again up to K times (default: the package's, 2; 0: off)")
-    p.add_argument("--centre-radius", type=float, default=None,
+    p.add_argument("--center-radius", type=float, default=None,
                    help="keep the predicted ligand's centre this close to the pocket centre, Å (default 3)")
     p.add_argument("--no-vina", action="store_true")
     p.add_argument("--no-minimise", action="store_true",
@@ -87,7 +87,7 @@ def main() -> None:
     if not isinstance(model, PocketModel):
         raise SystemExit(f"{args.model}: not a pocket model")
     entries = find_complexes(args.data)[args.skip:][: args.limit]
-    options = {"centre_radius": args.centre_radius}
+    options = {"center_radius": args.center_radius}
     if args.redraw is not None:
         options["redraw"] = args.redraw
     rows = []
@@ -140,7 +140,7 @@ def main() -> None:
             "noise_scale": model.default_noise_scale if args.noise_scale is None else args.noise_scale,
             "num_atoms": args.num_atoms, "clash_distance": args.clash_distance, "join_fragments": not args.no_join,
             "vina_guidance": not args.no_vina_guidance, "relax": not args.no_relax,
-            "redraw": args.redraw, "centre_radius": args.centre_radius, "skip": args.skip, "limit": args.limit,
+            "redraw": args.redraw, "center_radius": args.center_radius, "skip": args.skip, "limit": args.limit,
             "seed": args.seed, "data": args.data, "summary": summary, "rows": rows, "machine": machine()}, args.json)
 
 

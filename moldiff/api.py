@@ -17,6 +17,7 @@ import torch
 from moldiff.checks import check_non_negative, check_num_atoms, check_positive, check_seed
 from moldiff.config import SAMPLER_NAMES
 from moldiff.errors import InputError
+from moldiff.progress import Progress
 
 #: how many times :meth:`PocketModel.design` draws a design again when it overlaps the protein
 REDRAW = 2
@@ -127,38 +128,43 @@ class MolDiffModel:
         counts = (torch.full((n,), num_atoms, dtype=torch.long) if num_atoms is not None
                   else self.sample_num_atoms(n, counts_gen))
         gen = torch.Generator(device=self.device).manual_seed(seed)
-        chunks = counts.split(batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            chunks = tqdm(chunks, desc="sampling", unit="batch", total=math.ceil(n / batch_size))
         out = []
-        for chunk in chunks:
-            out.extend(sample_molecules(self.denoiser, self.schedule, self.codec, self.elements, chunk, steps=steps,
-                                        sampler=sampler, parameterization=self.parameterization, generator=gen,
-                                        device=self.device, callback=callback, time_power=time_power,
-                                        noise_scale=noise_scale, as_arrays=as_arrays))
+        with Progress(n, "sampling", "mol", enabled=progress) as bar:
+            for chunk in counts.split(batch_size):
+                out.extend(sample_molecules(self.denoiser, self.schedule, self.codec, self.elements, chunk,
+                                            steps=steps, sampler=sampler, parameterization=self.parameterization,
+                                            generator=gen, device=self.device,
+                                            callback=bar.steps(len(chunk), steps, callback), time_power=time_power,
+                                            noise_scale=noise_scale, as_arrays=as_arrays))
+                bar.finish_batch()
         return out
 
     @staticmethod
-    def to_rdkit(mols3d, bonds: str = "table"):
-        """Mol3D records -> RDKit molecules with inferred bonds (numerical failures dropped)."""
+    def to_rdkit(mols3d, bonds: str = "table", *, keep_failures: bool = False):
+        """Mol3D records -> RDKit molecules with inferred bonds, sanitised where RDKit accepts
+        them (SD properties ``moldiff_valid`` 1/0 and ``moldiff_radical_electrons``, see
+        :func:`mark_validity`). Numerical failures are dropped (``None`` with ``keep_failures``)."""
         from moldiff.chem.molecule import infer_bonds, to_rdkit
 
         out = []
         for k, m in enumerate(mols3d):
             if m is None:
+                if keep_failures:
+                    out.append(None)
                 continue
             mol = to_rdkit(infer_bonds(m, bonds))
             mol.SetProp("_Name", f"moldiff_{k}")
-            out.append(mol)
+            out.append(mark_validity(mol))
         return out
 
-    def sample(self, n: int, **kwargs):
-        """Sample ``n`` molecules as RDKit molecules with 3D conformers, explicit hydrogens,
-        bonds inferred by the QM9 bond-length protocol and formal charges from the model.
-        Keyword arguments as :meth:`sample_mol3d`."""
-        return self.to_rdkit(self.sample_mol3d(n, **kwargs))
+    def sample(self, n: int, *, return_invalid: bool = False, **kwargs):
+        """Sample ``n`` molecules: a list of ``n`` sanitised RDKit molecules (3D conformer,
+        explicit hydrogens, bonds inferred by the QM9 bond-length protocol, formal charges from
+        the model), ``None`` where a sample is not a valid molecule. ``return_invalid=True``
+        returns those too, unsanitised (SD property ``moldiff_valid`` 0). Every molecule carries
+        ``moldiff_radical_electrons`` (unpaired electrons as written; > 0 means a hydrogen or a
+        bond is missing). Keyword arguments as :meth:`sample_mol3d`."""
+        return _valid_only(self.to_rdkit(self.sample_mol3d(n, **kwargs), keep_failures=True), return_invalid)
 
     def info(self) -> dict:
         """The model card: a shipped model's card (data, hardware, measured metrics) plus
@@ -249,16 +255,14 @@ class BondModel:
                   else sample_from_histogram(self.num_atoms_hist, n, torch.Generator().manual_seed(seed)))
         gen = torch.Generator(device=self.device).manual_seed(seed)
         priors = {k: v.to(self.device) for k, v in self.priors.items()}
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, desc="sampling", unit="mol")
+        bar = Progress(n, "sampling", "mol", enabled=progress)
         out = []
         for chunk in counts.split(batch_size):
             res = sample_flow(self.denoiser, chunk, priors, self.coord_scale, steps=steps, time_power=time_power,
                               cat_noise=cat_noise, generator=gen, device=self.device,
-                              self_condition=getattr(self.denoiser, "self_condition", False), callback=callback)
+                              self_condition=getattr(self.denoiser, "self_condition", False),
+                              callback=bar.steps(len(chunk), steps, callback))
+            bar.finish_batch()
             res = {k: v.cpu() for k, v in res.items()}
             src, dst = res["edge_index"]
             keep = (src < dst) & (res["bond_type"] > 0)
@@ -280,40 +284,33 @@ class BondModel:
                     from moldiff.chem.molecule import Mol3D
 
                     out.append(Mol3D(symbols, pos, charges, bonds.reshape(-1, 3)))
-            if bar is not None:
-                bar.update(len(chunk))
-        if bar is not None:
-            bar.close()
+        bar.close()
         return out
 
     @staticmethod
-    def to_rdkit(mols3d):
+    def to_rdkit(mols3d, *, keep_failures: bool = False):
         """Mol3D records -> RDKit molecules with the generated bonds and charges, sanitised where
-        RDKit accepts them (SD property ``moldiff_valid`` 1/0); numerical failures dropped."""
-        from rdkit import Chem, rdBase
-
+        RDKit accepts them (SD properties ``moldiff_valid`` 1/0 and ``moldiff_radical_electrons``,
+        see :func:`mark_validity`). Numerical failures are dropped (``None`` with ``keep_failures``)."""
         from moldiff.chem.molecule import to_rdkit
 
         out = []
         for k, m in enumerate(mols3d):
             if m is None:
+                if keep_failures:
+                    out.append(None)
                 continue
             mol = to_rdkit(m)
-            try:
-                with rdBase.BlockLogs():
-                    Chem.SanitizeMol(mol)
-                valid = 1
-            except Exception:  # noqa: BLE001 -- RDKit's sanitisation errors are the invalid molecules
-                valid = 0
             mol.SetProp("_Name", f"moldiff_{k}")
-            mol.SetIntProp("moldiff_valid", valid)
-            out.append(mol)
+            out.append(mark_validity(mol))
         return out
 
-    def sample(self, n: int, **kwargs):
-        """Sample ``n`` molecules as RDKit molecules (3D, explicit hydrogens, generated bonds and
-        charges). Keyword arguments as :meth:`sample_mol3d`."""
-        return self.to_rdkit(self.sample_mol3d(n, **kwargs))
+    def sample(self, n: int, *, return_invalid: bool = False, **kwargs):
+        """Sample ``n`` molecules: a list of ``n`` sanitised RDKit molecules (3D, explicit
+        hydrogens, the generated bonds and charges), ``None`` where a sample is not a valid
+        molecule (``return_invalid=True``: those too, unsanitised, ``moldiff_valid`` 0). Keyword
+        arguments as :meth:`sample_mol3d`."""
+        return _valid_only(self.to_rdkit(self.sample_mol3d(n, **kwargs), keep_failures=True), return_invalid)
 
     def info(self) -> dict:
         return {**self.card, "task": "bonds", "elements": list(self.elements), "charges": self.charges,
@@ -371,7 +368,7 @@ class PocketModel:
                      seed: int | None = None, batch_size: int = 16, progress: bool = False,
                      clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True,
                      time_power: float | None = None, noise_scale: float | None = None, redraw: int = REDRAW,
-                     centre_radius: float | None = None):
+                     center_radius: float | None = None, centre_radius: float | None = None):
         """Generate ``n`` ligands' heavy atoms (:class:`~moldiff.chem.Mol3D`, protein frame).
 
         ``num_atoms``: heavy atoms per ligand; ``None`` draws them given the pocket size (from
@@ -394,8 +391,8 @@ class PocketModel:
         is drawn again, up to ``redraw`` times, keeping the draw of lowest energy; a size drawn
         from the prior shrinks by :data:`REDRAW_SHRINK` with each redraw (a size given by
         ``num_atoms`` is kept); 0: off (every first draw is returned).
-        ``centre_radius``: Å, the predicted ligand's centre is kept this close to the pocket's
-        centre at every step (default :data:`~moldiff.diffusion.pocket.DESIGN_CENTRE_RADIUS`, 3 Å,
+        ``center_radius``: Å, the predicted ligand's centre is kept this close to the pocket's
+        centre at every step (default :data:`~moldiff.diffusion.pocket.DESIGN_CENTER_RADIUS`, 3 Å,
         the pocket's core; docking uses 7).
         ``sampler``, ``time_power``, ``noise_scale``: as for :meth:`MolDiffModel.sample_mol3d`
         (default: the model's)."""
@@ -403,18 +400,19 @@ class PocketModel:
                               num_atoms=num_atoms, steps=steps, sampler=sampler, seed=seed,
                               batch_size=batch_size, progress=progress, clash_distance=clash_distance,
                               join_fragments=join_fragments, vina_guidance=vina_guidance, time_power=time_power,
-                              noise_scale=noise_scale, redraw=redraw, centre_radius=centre_radius)[0]
+                              noise_scale=noise_scale, redraw=redraw, center_radius=center_radius,
+                              centre_radius=centre_radius)[0]
 
     def _generate(self, protein, *, ligand=None, center=None, box=None, radius: float | None = None, n: int = 10,
                   num_atoms: int | str | None = None, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, batch_size: int = 16, progress: bool = False,
                   clash_distance: float | None = None, join_fragments: bool = True, vina_guidance: bool = True,
                   time_power: float | None = None, noise_scale: float | None = None, redraw: int = REDRAW,
-                  centre_radius: float | None = None):
+                  center_radius: float | None = None, centre_radius: float | None = None):
         """:meth:`design_mol3d`, the pocket (a :class:`~moldiff.data.protein.Protein`) it designed in,
         and per design (fit energy, number of draws)."""
         from moldiff.diffusion.guidance import CLASH_DISTANCE
-        from moldiff.diffusion.pocket import (DESIGN_CENTRE_RADIUS, pocket_batch_from, sample_in_pocket,
+        from moldiff.diffusion.pocket import (DESIGN_CENTER_RADIUS, pocket_batch_from, sample_in_pocket,
                                               sample_ligand_sizes)
         from moldiff.docking.energy import protein_xs_types, type_arrays
 
@@ -433,8 +431,9 @@ class PocketModel:
         check_non_negative(clash_distance, "clash distance", "0: off")
         if isinstance(redraw, bool) or not isinstance(redraw, int) or redraw < 0:
             raise InputError(f"redraw must be an integer >= 0 (0: off), got {redraw!r}")
-        centre_radius = DESIGN_CENTRE_RADIUS if centre_radius is None else centre_radius
-        check_positive(centre_radius, "centre radius")
+        center_radius = centre_radius if center_radius is None else center_radius  # the British spelling: an alias
+        center_radius = DESIGN_CENTER_RADIUS if center_radius is None else center_radius
+        check_positive(center_radius, "center radius")
         if radius is not None:
             check_positive(radius, "pocket radius")
         site, graph, ligand_pos = self._site(protein, ligand, center, box, radius)
@@ -449,20 +448,18 @@ class PocketModel:
         gen = torch.Generator(device=self.device).manual_seed(seed)
 
         def draw(sizes, desc):
-            chunks = sizes.split(batch_size)
-            if progress:
-                from tqdm.auto import tqdm
-
-                chunks = tqdm(chunks, desc=desc, unit="batch")
             made = []
-            for chunk in chunks:
-                made.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
-                                             pocket_batch_from(graph, len(chunk)), chunk, steps=steps,
-                                             sampler=sampler, parameterization=self.parameterization, generator=gen,
-                                             clash_distance=clash_distance or None, join_fragments=join_fragments,
-                                             pocket_xs_types=None if not vina_guidance else xs * len(chunk),
-                                             time_power=time_power, noise_scale=noise_scale,
-                                             centre_radius=centre_radius))
+            with Progress(len(sizes), desc, "design", enabled=progress) as bar:
+                for chunk in sizes.split(batch_size):
+                    made.extend(sample_in_pocket(self.denoiser, self.schedule, self.codec, self.elements,
+                                                 pocket_batch_from(graph, len(chunk)), chunk, steps=steps,
+                                                 sampler=sampler, parameterization=self.parameterization,
+                                                 generator=gen, clash_distance=clash_distance or None,
+                                                 join_fragments=join_fragments,
+                                                 pocket_xs_types=None if not vina_guidance else xs * len(chunk),
+                                                 time_power=time_power, noise_scale=noise_scale,
+                                                 center_radius=center_radius, callback=bar.steps(len(chunk), steps)))
+                    bar.finish_batch()
             return made
 
         out = draw(sizes, "designing")
@@ -489,20 +486,25 @@ class PocketModel:
 
         return float("inf") if m is None else ligand_pocket_energy(m.pos, m.symbols, site.pos, pocket_types)
 
-    def design(self, protein, *, relax: bool = True, **kwargs):
+    def design(self, protein, *, relax: bool = True, return_invalid: bool = False, **kwargs):
         """``n`` designed ligands as RDKit molecules with hydrogens and 3D coordinates in the
         protein's frame; ``None`` where no consistent molecule could be assembled. ``relax``:
         a restrained force-field minimisation of each assembled molecule
         (:func:`~moldiff.chem.assemble.relax_ligand`: heavy atoms restrained beyond 0.3 Å of the
         design, contacts with the pocket not shortened). Other keyword arguments as
         :meth:`design_mol3d`. SD properties: ``moldiff_heavy_atoms``, ``moldiff_draws`` (1 +
-        redraws) and ``moldiff_fit_energy`` (kcal/mol, the Vina-form intermolecular energy of the
-        generated heavy atoms with the pocket; positive: it overlaps the protein)."""
+        redraws), ``moldiff_fit_energy`` (kcal/mol, the Vina-form intermolecular energy of the
+        generated heavy atoms with the pocket; positive: it overlaps the protein), and
+        ``moldiff_valid`` / ``moldiff_radical_electrons`` (:func:`mark_validity`; a molecule RDKit
+        does not accept is ``None`` unless ``return_invalid``)."""
         from moldiff.chem.assemble import assemble_ligand, relax_ligand
+
+        from moldiff.progress import progress_iter
 
         out = []
         designs, site, fits = self._generate(protein, **kwargs)
-        for k, (m, (energy, draws)) in enumerate(zip(designs, fits)):
+        for k, (m, (energy, draws)) in enumerate(progress_iter(list(zip(designs, fits)), "assembling", "design",
+                                                               enabled=kwargs.get("progress", False))):
             mol = None if m is None else assemble_ligand(m)
             if mol is not None and relax:
                 mol = relax_ligand(mol, site.pos)
@@ -512,8 +514,9 @@ class PocketModel:
                 mol.SetIntProp("moldiff_draws", draws)
                 if math.isfinite(energy):
                     mol.SetDoubleProp("moldiff_fit_energy", round(energy, 3))
+                mol = mark_validity(mol)
             out.append(mol)
-        return out
+        return _valid_only(out, return_invalid)
 
     def info(self) -> dict:
         return {**self.card, "task": "pocket", "elements": list(self.elements),
@@ -523,6 +526,36 @@ class PocketModel:
                 "default_noise_scale": self.default_noise_scale,
                 "pocket_radius": self.radius, "training_complexes": int(self.size_pairs.shape[1]),
                 "config": self.config}
+
+
+def mark_validity(mol):
+    """``mol`` sanitised (a copy) where RDKit accepts it, else ``mol`` itself, with the outcome as
+    SD properties: ``moldiff_valid`` (1/0) and ``moldiff_radical_electrons`` (unpaired electrons
+    as written, explicit hydrogens only; 0 for a molecule that is not valid)."""
+    from rdkit import Chem, rdBase
+
+    trial = Chem.Mol(mol)
+    try:
+        with rdBase.BlockLogs():
+            Chem.SanitizeMol(trial)
+    except Exception:  # noqa: BLE001 -- RDKit's sanitisation errors are the invalid molecules
+        mol.SetIntProp("moldiff_valid", 0)
+        mol.SetIntProp("moldiff_radical_electrons", 0)
+        return mol
+    name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+    trial.SetProp("_Name", name)
+    for key, value in mol.GetPropsAsDict(includePrivate=False).items():
+        setter = (trial.SetBoolProp if isinstance(value, bool) else trial.SetIntProp if isinstance(value, int)
+                  else trial.SetDoubleProp if isinstance(value, float) else None)
+        setter(key, value) if setter else trial.SetProp(key, str(value))
+    trial.SetIntProp("moldiff_valid", 1)
+    trial.SetIntProp("moldiff_radical_electrons", sum(a.GetNumRadicalElectrons() for a in trial.GetAtoms()))
+    return trial
+
+
+def _valid_only(mols: list, return_invalid: bool) -> list:
+    """``mols`` with ``None`` in place of failures and (unless ``return_invalid``) invalid molecules."""
+    return [m if m is not None and (return_invalid or m.GetIntProp("moldiff_valid")) else None for m in mols]
 
 
 def _read_checkpoint(path: Path) -> dict:

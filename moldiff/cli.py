@@ -144,6 +144,8 @@ def _evaluate_in_pocket(args: argparse.Namespace) -> int:
 
     if args.ligand and args.center:
         raise InputError("give the site by --ligand or --center, not both")
+    if args.time_limit < 0:
+        raise InputError(f"--time-limit must be >= 0 (0: no limit), got {args.time_limit:g}")
     if args.json:
         check_writable(Path(args.json))
     records = read_sdf(args.file, allowed_elements=SUPPORTED_ELEMENTS)
@@ -153,9 +155,14 @@ def _evaluate_in_pocket(args: argparse.Namespace) -> int:
     if reference is None and args.center is None:
         raise InputError("--protein needs the site: --ligand REF.sdf (also scored as the reference) or --center X Y Z")
     metrics = evaluate_in_pocket(records.mols, args.protein, reference=reference, center=args.center,
-                                 radius=args.radius, vina=not args.no_vina, progress=not args.quiet)
+                                 radius=args.radius, vina=not args.no_vina, progress=not args.quiet,
+                                 posebusters=args.posebusters, seconds=args.time_limit or None)
     print(f"{records.path}: {metrics['n']} ligands in the pocket of {args.protein}")
     print(format_pocket_table(metrics))
+    for key, step in (("posebusters_timed_out", "PoseBusters checks"), ("vina_timed_out", "Vina scoring")):
+        if metrics.get(key):
+            print(f"{metrics[key]} molecule(s) timed out in the {step} (over {args.time_limit:g} s; "
+                  "counted as failing, see per_molecule in --json)")
     if args.json:
         write_json({**metrics, "file": str(records.path), "protein": str(args.protein),
                     "reference_file": args.ligand, "moldiff_version": __version__}, Path(args.json))
@@ -307,7 +314,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     if args.redraw < 0:
         raise InputError(f"--redraw must be >= 0 (0: off), got {args.redraw}")
     for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--centre-radius", args.centre_radius),
+                        ("--center-radius", args.center_radius),
                         ("--num-atoms", num_atoms if isinstance(num_atoms, int) else None),
                         ("--radius", args.radius), ("--time-power", args.time_power),
                         ("--noise-scale", args.noise_scale)):
@@ -322,7 +329,7 @@ def cmd_design(args: argparse.Namespace) -> int:
                         progress=not args.quiet, clash_distance=args.clash_distance,
                         join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance,
                         relax=not args.no_relax, time_power=args.time_power, noise_scale=args.noise_scale,
-                        redraw=args.redraw, centre_radius=args.centre_radius)
+                        redraw=args.redraw, center_radius=args.center_radius)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
@@ -413,7 +420,7 @@ def _dock_one(args: argparse.Namespace) -> int:
                         clash_distance=args.clash_distance, search_steps=args.search_steps,
                         search_chains=args.search_chains)
         result = docker.dock(args.protein, args.ligand, **site, radius=args.radius, k=args.k, steps=args.steps,
-                             seed=args.seed)
+                             seed=args.seed, progress=not args.quiet)
     reference = None
     if args.reference is not None:
         from moldiff.chem.ligand import read_ligand
@@ -467,8 +474,25 @@ def seed_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer from 0 to {SEED_MAX}, got {text!r}") from None
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, unless the help already says it or there is
+    none to show (``None``, ``False``: a flag that is off)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
+                and action.option_strings and action.nargs != 0):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (``moldiff sample: error: ... (see --help)``), exit status 2."""
+    """Usage errors in one line (``moldiff sample: error: ... (see --help)``), exit status 2;
+    help shows defaults (:class:`_HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -515,6 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="with --protein: site centre")
     ev.add_argument("--radius", type=finite_float, default=10.0, help="with --protein: pocket radius, Å")
     ev.add_argument("--no-vina", action="store_true", help="with --protein: skip the Vina scores")
+    ev.add_argument("--posebusters", choices=["full", "fast", "off"], default="full",
+                    help="with --protein: PoseBusters' intramolecular checks; fast leaves out the internal-energy "
+                    "check (50 conformers per molecule, the slow one) (default: %(default)s)")
+    ev.add_argument("--time-limit", type=finite_float, default=60.0, metavar="SECONDS",
+                    help="with --protein: at most this long per molecule for PoseBusters and for Vina; a molecule "
+                    "over it is recorded as timed out and counted as failing (0: no limit; default: %(default)s)")
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", parents=[common], help="train a diffusion model from a YAML config")
@@ -530,9 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     _add_sampling_args(sa)
     sa.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
-    sa.add_argument("--batch-size", type=int, default=64)
+    sa.add_argument("--batch-size", type=int, default=64, help="molecules per network batch (memory, not results)")
     sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")
-    sa.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    sa.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     sa.add_argument("--info", action="store_true", help="print the model card and exit")
     sa.set_defaults(func=cmd_sample)
 
@@ -552,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     _add_sampling_args(de)
     de.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
-    de.add_argument("--batch-size", type=int, default=16)
+    de.add_argument("--batch-size", type=int, default=16, help="designs per network batch (memory, not results)")
     de.add_argument("--clash-distance", type=finite_float, default=None, metavar="D",
                     help="clash guidance: keep predicted ligand atoms D Å from protein atoms at every step "
                     "(default 2.8; 0: off)")
@@ -567,12 +597,12 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--redraw", type=int, default=2, metavar="K",
                     help="draw a design again, up to K times, when its Vina-form energy with the pocket is positive "
                     "(it overlaps the protein); the lowest-energy draw is kept (default 2; 0: off)")
-    de.add_argument("--centre-radius", type=finite_float, default=None, metavar="R",
+    de.add_argument("--center-radius", "--centre-radius", dest="center_radius", type=finite_float, default=None, metavar="R",
                     help="keep the predicted ligand's centre within R Å of the pocket centre at every step "
                     "(default 3: the pocket's core)")
     de.add_argument("--model", default=None,
                     help="shipped model name (default pocket_design; pocket: the docking model) or a checkpoint")
-    de.add_argument("--device", default="cpu")
+    de.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     de.set_defaults(func=cmd_design)
 
     do = sub.add_parser("dock", parents=[common], help="dock ligands: an experiment from config, or one complex",
@@ -591,10 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="site box: centre and size, Å")
     do.add_argument("--radius", type=finite_float, default=None, help="pocket radius, Å (default 10)")
     do.add_argument("-o", "--output", default="poses.sdf", help="output SDF (one complex)")
-    do.add_argument("-k", type=int, default=10, help="poses")
-    do.add_argument("--steps", type=int, default=40)
+    do.add_argument("-k", type=int, default=10, help="poses to write, best first")
+    do.add_argument("--steps", type=int, default=40, help="sampling steps of the placement model")
     do.add_argument("--conformers", type=int, default=30, help="RDKit conformers of the ligand")
-    do.add_argument("--method", choices=["moldiff", "vina"], default="moldiff")
+    do.add_argument("--method", choices=["moldiff", "vina"], default="moldiff",
+                    help="moldiff (diffusion placement + search) or vina (AutoDock Vina alone)")
     do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")
     do.add_argument("--no-refine", action="store_true", help="no Vina refinement; rank by conformer fit")
     do.add_argument("--refine-steps", type=int, default=20, help="Monte Carlo trials per pose in the refinement")
@@ -604,8 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("--clash-distance", type=finite_float, default=0.0, metavar="D",
                     help="clash guidance during placement: predicted ligand atoms kept D Å from the protein (0: off)")
     do.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
-    do.add_argument("--model", default=None, help="pocket model (default: the shipped one)")
-    do.add_argument("--device", default="cpu")
+    do.add_argument("--model", default=None, help="pocket model: a shipped name or a checkpoint (default: pocket)")
+    do.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     do.set_defaults(func=cmd_dock)
 
     mo = sub.add_parser("model", help="model cards; export a training checkpoint for sampling")
@@ -622,12 +653,12 @@ def build_parser() -> argparse.ArgumentParser:
     qm9 = sub.add_parser("qm9", help="QM9 data: export a split, show statistics")
     qsub = qm9.add_subparsers(dest="qm9_command", required=True, metavar="ACTION")
     ex = qsub.add_parser("export", parents=[common], help="write a QM9 split as SDF (bonds by the QM9 protocol)")
-    ex.add_argument("--split", choices=["train", "val", "test"], default="test")
+    ex.add_argument("--split", choices=["train", "val", "test"], default="test", help="which split")
     ex.add_argument("--limit", type=int, default=None, help="first N molecules of the split")
     ex.add_argument("-o", "--output", required=True, help="output SDF")
     ex.set_defaults(func=cmd_qm9_export)
     inf = qsub.add_parser("info", parents=[common], help="split sizes, atom-count histogram, type marginals")
-    inf.add_argument("--split", choices=["train", "val", "test"], default="train")
+    inf.add_argument("--split", choices=["train", "val", "test"], default="train", help="which split")
     inf.add_argument("--json", action="store_true", help="print JSON")
     inf.set_defaults(func=cmd_qm9_info)
     return parser
@@ -649,6 +680,23 @@ class _StderrHandler(logging.StreamHandler):
 def _ours_or_warning(record: logging.LogRecord) -> bool:
     """Other libraries' info messages (Lightning's, torch's) stay out of the command's output."""
     return record.name.startswith("moldiff") or record.levelno >= logging.WARNING
+
+
+#: third-party warnings a normal run would print and a user can do nothing about
+KNOWN_WARNINGS = (
+    ("ignore", r".*torch\.jit\.script.*", None),                  # torch_geometric, at import
+    ("ignore", r".*LeafSpec.*", None),                              # Lightning's _pytree on new torch
+    ("ignore", r"Checkpoint directory .* exists and is not empty", None),  # resuming a run is intended
+    ("ignore", r".*does not have many workers.*", None),            # Lightning's hint; workers are a config key
+    ("ignore", r".*litlogger.*", None),
+)
+
+
+def _quiet_known_warnings() -> None:
+    import warnings
+
+    for action, message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings(action, message=message, category=category or Warning)
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
@@ -681,6 +729,8 @@ def main(argv: list | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     _setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
+    if not getattr(args, "verbose", False):
+        _quiet_known_warnings()
     try:
         return args.func(args)
     except InputError as exc:

@@ -173,7 +173,7 @@ def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
         return min(np.linalg.norm(m.pos[:, None] - pocket[None], axis=-1).min() for m in mols)
 
     # (no redraws and the docking centre radius: the clash guidance alone)
-    kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1, "redraw": 0, "centre_radius": 7.0}
+    kwargs = {"ligand": ligand, "n": 3, "steps": 8, "num_atoms": 12, "seed": 1, "redraw": 0, "center_radius": 7.0}
     free = closest(model.design_mol3d(protein, clash_distance=0, **kwargs))
     guided = closest(model.design_mol3d(protein, join_fragments=False, **kwargs))  # default 2.8 Å
     assert free < 1.5 and guided > 2.7, (free, guided)  # clear of the 2 Å clash criterion
@@ -225,7 +225,7 @@ def test_redraw_replaces_designs_that_overlap_the_protein(pocket_run, site):
     model = moldiff.load(pocket_run)
     # the tiny model without guidance puts designs into the protein (see the clash test)
     kwargs = {"ligand": ligand, "n": 6, "steps": 8, "num_atoms": 12, "seed": 1, "clash_distance": 0,
-              "join_fragments": False, "vina_guidance": False, "centre_radius": 7.0}
+              "join_fragments": False, "vina_guidance": False, "center_radius": 7.0}
     once, _, fits_once = model._generate(protein, redraw=0, **kwargs)
     again, _, fits = model._generate(protein, redraw=2, **kwargs)
     assert [d for _, d in fits_once] == [1] * 6
@@ -261,7 +261,7 @@ def test_redraw_shrinks_prior_sizes_only(pocket_run, site, monkeypatch):
 
     monkeypatch.setattr(pocket_module, "sample_in_pocket", spy)
     kwargs = {"ligand": ligand, "n": 4, "steps": 4, "seed": 1, "clash_distance": 0, "join_fragments": False,
-              "vina_guidance": False, "centre_radius": 7.0, "redraw": 2}
+              "vina_guidance": False, "center_radius": 7.0, "redraw": 2}
     _, _, fits = model._generate(protein, **kwargs)  # sizes from the prior
     assert len(calls) > 1, fits
     first = calls[0]
@@ -282,13 +282,13 @@ def test_design_keeps_the_ligand_centre_in_the_pocket_core(pocket_run, site):
               "join_fragments": False, "vina_guidance": False, "redraw": 0}
 
     def offsets(radius):
-        return [np.linalg.norm(m.pos.mean(0) - centre) for m in model.design_mol3d(protein, centre_radius=radius,
+        return [np.linalg.norm(m.pos.mean(0) - centre) for m in model.design_mol3d(protein, center_radius=radius,
                                                                                      **kwargs)]
 
     assert max(offsets(1.0)) <= 1.05  # (float32 sampling)
     assert max(offsets(7.0)) > 1.5
-    with pytest.raises(InputError, match="centre radius"):
-        model.design_mol3d(protein, ligand=ligand, n=1, steps=2, centre_radius=0)
+    with pytest.raises(InputError, match="center radius"):
+        model.design_mol3d(protein, ligand=ligand, n=1, steps=2, center_radius=0)
 
 
 def test_design_uses_the_shipped_design_model_and_docking_the_pocket_model(site, tmp_path, capsys):
@@ -337,7 +337,7 @@ def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tm
     (["--center", "0", "0", "0", "--num-atoms", "ref"], "--num-atoms ref needs --ligand"),
     (["--center", "0", "0", "0", "--num-atoms", "many"], "--num-atoms must be a number or 'ref'"),
     (["--center", "0", "0", "0", "--redraw", "-1"], "--redraw must be >= 0"),
-    (["--center", "0", "0", "0", "--centre-radius", "0"], "--centre-radius must be positive"),
+    (["--center", "0", "0", "0", "--center-radius", "0"], "--center-radius must be positive"),
 ])
 def test_design_cli_bad_input(pocket_run, site, tmp_path, capsys, args, message):
     protein, _ = site

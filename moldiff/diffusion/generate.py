@@ -32,7 +32,7 @@ def sample_molecules(
     offset: torch.Tensor | None = None,
     com_free: bool | None = None,
     x0_radius: torch.Tensor | None = None,
-    x0_centre_radius: float | None = None,
+    x0_center_radius: float | None = None,
     fixed_h: torch.Tensor | None = None,
     x0_project=None,
     x0_guide=None,
@@ -80,7 +80,7 @@ def sample_molecules(
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
     eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context,
                           x0_radius=None if x0_radius is None else x0_radius.to(device),
-                          x0_centre_radius=x0_centre_radius, x0_project=x0_project,
+                          x0_center_radius=x0_center_radius, x0_project=x0_project,
                           x0_guide=x0_guide)
     if fixed_h is not None:
         eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)

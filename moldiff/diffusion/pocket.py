@@ -24,13 +24,13 @@ from moldiff.diffusion.schedule import VPSchedule
 #: Å: ligand centres lie within this distance of their pocket's centre (fep_benchmark
 #: training complexes, 10 Å pockets: median 2.7, 99th percentile 6.5, maximum 6.7); the
 #: default of :func:`sample_in_pocket` (docking places a given ligand with it)
-LIGAND_CENTRE_RADIUS = 7.0
+LIGAND_CENTER_RADIUS = 7.0
 #: Å: the tighter centre radius ligand design uses (:meth:`moldiff.api.PocketModel.design_mol3d`):
 #: within 7 Å a generated ligand's centre could drift into the pocket's most buried part, where
 #: no ligand fits (on 4 posebusters_dev pockets x 8 designs, 25 % of designs had a positive
 #: Vina score at 7 Å, 3 % at 3 Å; the worst had their centres 6.4-8 Å from the pocket centre);
 #: 3 Å is about the training complexes' median offset (README, pocket-conditioned design)
-DESIGN_CENTRE_RADIUS = 3.0
+DESIGN_CENTER_RADIUS = 3.0
 #: pocket feature width: element one-hot, residue one-hot (20 + other), backbone flag
 POCKET_FEATURES = len(POCKET_ELEMENTS) + len(AMINO_ACIDS) + 1 + 1
 
@@ -86,14 +86,14 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                      fixed_h: torch.Tensor | None = None, x0_project=None, clash_distance: float | None = None,
                      join_fragments: bool = False, pocket_xs_types: list[str] | None = None,
                      time_power: float = 1.0, noise_scale: float = 1.0,
-                     centre_radius: float = LIGAND_CENTRE_RADIUS):
+                     center_radius: float = LIGAND_CENTER_RADIUS):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
 
     ``clip_to_pocket``: keep the predicted clean ligand within the pocket's extent (the
     largest distance of a pocket atom from the pocket centre) and its centre within
-    ``centre_radius`` Å of the pocket centre at every step. ``fixed_h``: the
+    ``center_radius`` Å of the pocket centre at every step. ``fixed_h``: the
     ligands' encoded atom features when they are given (docking), all molecules in order;
     ``x0_project``: a projection of the clean positions (docking: onto the ligand's conformers).
     Guidance (:mod:`moldiff.diffusion.guidance`, applied in this order before ``x0_project``):
@@ -125,7 +125,7 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     out = sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                            parameterization=parameterization, generator=generator, device=device,
                            callback=callback, context=context, offset=centres, x0_radius=radius,
-                           x0_centre_radius=centre_radius if clip_to_pocket else None, fixed_h=fixed_h,
+                           x0_center_radius=center_radius if clip_to_pocket else None, fixed_h=fixed_h,
                            x0_project=x0_project, x0_guide=vina, time_power=time_power, noise_scale=noise_scale)
     if join_fragments:  # the last push may have split what the last join made: join once more
         for m in out:

@@ -66,7 +66,7 @@ class MolecularEps:
             pulled back inside a ball of this radius around the origin (the pocket centre)
             before the step -- DDPM's "clip the denoised sample". At high noise a small eps
             error becomes an x0 error of error / alpha (x300 at t = 1), which otherwise
-            carries ligands tens of Å out of the pocket. x0_centre_radius: also keep each
+            carries ligands tens of Å out of the pocket. x0_center_radius: also keep each
             molecule's predicted centre within this distance of the origin.
         x0_project: ``f(x0 (N, 3)) -> (N, 3)``, applied to the implied clean positions at
             every step (after clipping): a projection onto a set of allowed structures, e.g.
@@ -79,12 +79,12 @@ class MolecularEps:
 
     def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int,
                  *, com_free: bool = True, context: dict | None = None, x0_radius: torch.Tensor | None = None,
-                 x0_centre_radius: float | None = None, x0_project=None, x0_guide=None):
+                 x0_center_radius: float | None = None, x0_project=None, x0_guide=None):
         self.denoiser, self.schedule, self.parameterization = denoiser, schedule, parameterization
         self.x0_project, self.x0_guide = x0_project, x0_guide
         self.batch, self.num_graphs = batch, num_graphs
         self.com_free, self.context = com_free, context or {}
-        self.x0_radius, self.x0_centre_radius = x0_radius, x0_centre_radius
+        self.x0_radius, self.x0_center_radius = x0_radius, x0_center_radius
 
     def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         tb = t.expand(self.num_graphs).to(z.dtype)
@@ -94,12 +94,12 @@ class MolecularEps:
         eps = output_to_eps(out, z, alpha, sigma, self.parameterization)
         if self.x0_radius is not None:  # keep the implied clean positions inside the site
             x0 = (z[:, :3] - sigma * eps[:, :3]) / alpha
-            if self.x0_centre_radius is not None:  # and the molecule's centre near the site's centre
+            if self.x0_center_radius is not None:  # and the molecule's centre near the site's centre
                 from torch_geometric.utils import scatter
 
                 centre = scatter(x0, self.batch, dim=0, dim_size=self.num_graphs, reduce="mean")
                 norm = centre.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-                x0 = x0 - (centre * (1 - torch.clamp(self.x0_centre_radius / norm, max=1.0)))[self.batch]
+                x0 = x0 - (centre * (1 - torch.clamp(self.x0_center_radius / norm, max=1.0)))[self.batch]
             limit = self.x0_radius.to(z.dtype)[self.batch].unsqueeze(-1)
             norm = x0.norm(dim=-1, keepdim=True).clamp_min(1e-9)
             x0 = x0 * torch.clamp(limit / norm, max=1.0)

@@ -38,6 +38,7 @@ from moldiff.checks import check_seed
 from moldiff.docking.pose import (embed_conformers, fit_conformer, prepare_ligand, with_coordinates,
                                   with_heavy_coordinates)
 from moldiff.errors import InputError
+from moldiff.progress import Progress, progress_iter
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class Docker:
         return self.model.codec.encode(types, charges)
 
     def place(self, ligand_h: Chem.Mol, graph, *, k: int, steps: int, sampler: str, seed: int,
-              batch_size: int = 16) -> list[np.ndarray]:
+              batch_size: int = 16, progress: bool = False) -> list[np.ndarray]:
         """``k`` sampled heavy-atom placements (protein frame), numerical failures dropped.
         ``ligand_h`` with conformers: sampling is projected onto them (``project``)."""
         from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket
@@ -187,20 +188,24 @@ class Docker:
         project = (ConformerProjection.from_mol(ligand_h) if self.project and ligand_h.GetNumConformers() else None)
         gen = torch.Generator(device=m.device).manual_seed(int(seed))
         out = []
-        for chunk in torch.full((k,), len(h), dtype=torch.long).split(batch_size):
-            mols = sample_in_pocket(m.denoiser, m.schedule, m.codec, m.elements, pocket_batch_from(graph, len(chunk)),
-                                    chunk, steps=steps, sampler=sampler, parameterization=m.parameterization,
-                                    generator=gen, fixed_h=h.repeat(len(chunk), 1), x0_project=project,
-                                    clash_distance=self.clash_distance)
-            out.extend(x.pos for x in mols if x is not None)
+        with Progress(k, "placing", "pose", enabled=progress) as bar:
+            for chunk in torch.full((k,), len(h), dtype=torch.long).split(batch_size):
+                mols = sample_in_pocket(m.denoiser, m.schedule, m.codec, m.elements,
+                                        pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
+                                        parameterization=m.parameterization, generator=gen,
+                                        fixed_h=h.repeat(len(chunk), 1), x0_project=project,
+                                        clash_distance=self.clash_distance, callback=bar.steps(len(chunk), steps))
+                bar.finish_batch()
+                out.extend(x.pos for x in mols if x is not None)
         return out
 
     def dock(self, protein, ligand, *, reference=None, center=None, box=None, radius: float | None = None,
              k: int = 10, steps: int = 50, sampler: str = "ddpm", seed: int = 0,
-             name: str | None = None) -> DockingResult:
+             name: str | None = None, progress: bool = False) -> DockingResult:
         """Dock ``ligand`` (path, SMILES or RDKit molecule; its coordinates are ignored) into
         the site of ``protein`` given by exactly one of ``reference``/``center``/``box``.
-        Returns ``k`` poses best first."""
+        Returns ``k`` poses best first. ``progress``: bars for placement (poses), the search
+        (Monte Carlo moves) and the refinement (poses)."""
         from moldiff.data.protein import pocket_graph
         from moldiff.metrics.pocket import vina_available
 
@@ -217,7 +222,8 @@ class Docker:
         if self.placement == "random":
             placements = random_placements(confs, centre, k, seed)
         else:
-            placements = self.place(confs, pocket_graph(pocket), k=k, steps=steps, sampler=sampler, seed=seed)
+            placements = self.place(confs, pocket_graph(pocket), k=k, steps=steps, sampler=sampler, seed=seed,
+                                    progress=progress)
         if not placements:
             raise RuntimeError("every sampled placement had non-finite coordinates")
         fitted = [fit_conformer(confs, p) for p in placements]
@@ -233,10 +239,11 @@ class Docker:
             scorer = _scorer(prot.path or protein, pocket, centre, box_size(confs) if size is None else size, seed)
             scorer.prepare_maps(poses)
             if self.refine and self.search_steps and self.ranking == "vina":  # its poses have no fit to rank by
-                poses = self._search(scorer, confs, poses, 2 * k, seed)
+                poses = self._search(scorer, confs, poses, 2 * k, seed, progress)
                 scores = [float("nan")] * len(poses)
             rng = np.random.default_rng(seed)
-            for i, pose in enumerate(list(poses)):
+            for i, pose in enumerate(progress_iter(list(poses), "refining" if self.refine else "scoring", "pose",
+                                                   enabled=progress)):
                 if not self.refine:
                     scores[i] = scorer.score(pose)[0]
                     continue
@@ -258,7 +265,7 @@ class Docker:
         del result.poses[k:], result.scores[k:]
         return result
 
-    def _search(self, scorer, confs, poses, n, seed):
+    def _search(self, scorer, confs, poses, n, seed, progress=False):
         """The ``n`` lowest distinct poses of a Monte Carlo search started from ``poses``."""
         # gradients are needed even inside Lightning's predict loop (inference mode); the
         # search's tensors are small, where intra-op threads cost more than they give (far
@@ -266,18 +273,20 @@ class Docker:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return self._search_poses(scorer, confs, poses, n, seed)
+            return self._search_poses(scorer, confs, poses, n, seed, progress)
         finally:
             torch.set_num_threads(threads)
 
-    def _search_poses(self, scorer, confs, poses, n, seed):
+    def _search_poses(self, scorer, confs, poses, n, seed, progress=False):
         from moldiff.docking.search import PoseSearch
 
         with torch.inference_mode(False), torch.enable_grad():
             search = PoseSearch(poses[0], scorer.receptor, scorer.center, scorer.size, vina=scorer.vina,
                                 conformers=[c.GetPositions() for c in confs.GetConformers()])
             start = torch.tensor(np.stack([p.GetConformer().GetPositions() for p in poses]))
-            found, energies = search.run(start.repeat(self.search_chains, 1, 1), steps=self.search_steps, seed=seed)
+            with Progress(self.search_steps, "searching", "move", enabled=progress) as bar:
+                found, energies = search.run(start.repeat(self.search_chains, 1, 1), steps=self.search_steps,
+                                             seed=seed, callback=lambda _: bar.update(1))
             found, energies = search.distinct(found, energies, n)
         out = []
         for x, e in zip(found.numpy(), energies.tolist()):

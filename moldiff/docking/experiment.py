@@ -116,9 +116,12 @@ class ComplexDocker:
                 pose.SetDoubleProp("rmsd", r)
             if cfg.posebusters:
                 from moldiff.metrics.pocket import posebusters_dock_checks
+                from moldiff.timebound import TIMED_OUT
 
                 checks = posebusters_dock_checks(result.poses[:1], protein)
-                row["posebusters_valid"] = None if checks is None else checks[0]
+                row["posebusters_valid"] = None if checks is None else bool(checks[0])
+                if checks and checks[0] is TIMED_OUT:  # counted as not valid, and said so
+                    row["posebusters_timed_out"] = True
             poses = self.folder / "poses" / f"{safe_name(entry.id)}.sdf"
             poses.parent.mkdir(parents=True, exist_ok=True)
             write_poses(result, poses)
@@ -259,13 +262,16 @@ def _predict_trainer(cfg: DockConfig, progress: bool = True):
     try:
         return pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
                           strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes, logger=False,
-                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress)
+                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
     except (MisconfigurationException, ValueError, RuntimeError) as exc:
         raise InputError(f"trainer settings: {exc}") from None
 
 
-def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list, trainer) -> None:
-    """Run ``worker`` over ``pending`` complexes in Lightning's predict loop (sharded by DDP)."""
+def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list, trainer, progress: bool = True) -> None:
+    """Run ``worker`` over ``pending`` complexes in Lightning's predict loop (sharded by DDP),
+    with a bar in complexes (rank zero's share under DDP)."""
+    from moldiff.progress import Progress
+
     import pytorch_lightning as pl
     import torch
     from torch.utils.data import DataLoader
@@ -280,13 +286,18 @@ def _predict(cfg: DockConfig, worker: ComplexDocker, pending: list, trainer) -> 
             return batch  # complex entries (file paths); the worker moves tensors itself
 
         def predict_step(self, batch, batch_idx):
-            return [worker(entry) for entry in batch]
+            done = [worker(entry) for entry in batch]
+            bar.update(len(batch))
+            return done
 
     from moldiff.training.run import call_lightning
 
     loader = DataLoader(pending, batch_size=1, shuffle=False, collate_fn=list)
-    # Ctrl-C: KeyboardInterrupt here (Lightning would exit with status 1 and no message)
-    call_lightning(trainer.predict, DockingTask(), loader, return_predictions=False)
+    share = -(-len(pending) // max(trainer.world_size, 1))
+    with Progress(share, f"docking ({worker.method})", "complex",
+                  enabled=progress and trainer.is_global_zero) as bar:
+        # Ctrl-C: KeyboardInterrupt here (Lightning would exit with status 1 and no message)
+        call_lightning(trainer.predict, DockingTask(), loader, return_predictions=False)
 
 
 def run_experiment(cfg: DockConfig, *, progress: bool = True) -> dict:
@@ -329,7 +340,7 @@ def run_experiment(cfg: DockConfig, *, progress: bool = True) -> dict:
         log.info("%s: %d complexes (%d done before, %d to dock) -> %s", method, len(entries), len(done),
                  len(pending), folder)
         if pending:
-            _predict(cfg, worker, pending, trainer)
+            _predict(cfg, worker, pending, trainer, progress)
         rows = [row for e in entries if (row := read_record(worker.record_path(e), e.id, method)) is not None]
         _write_table(rows, folder / "results.csv")
         summaries[method] = summarize(rows)

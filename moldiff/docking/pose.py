@@ -38,6 +38,10 @@ def prepare_ligand(mol: Chem.Mol, elements, *, where: str = "ligand") -> Chem.Mo
     return out
 
 
+#: seconds RDKit may spend embedding one ligand's conformers
+EMBED_SECONDS = 60
+
+
 def embed_conformers(mol: Chem.Mol, n: int, *, seed: int = 0, optimize: bool = True,
                      where: str = "ligand") -> Chem.Mol:
     """``mol`` (with hydrogens) with up to ``n`` seeded ETKDGv3 conformers (MMFF94-relaxed
@@ -49,6 +53,7 @@ def embed_conformers(mol: Chem.Mol, n: int, *, seed: int = 0, optimize: bool = T
     params.randomSeed = derived_seed(seed)
     params.pruneRmsThresh = 0.3
     params.numThreads = 1
+    params.timeout = EMBED_SECONDS  # RDKit's own bound on the embedding (some ring systems spin)
     # a Ctrl-C that RDKit's embedding catches (it returns fewer conformers) is raised, not lost
     with rdkit_interruptible():
         ids = list(AllChem.EmbedMultipleConfs(out, numConfs=n, params=params))
@@ -58,7 +63,8 @@ def embed_conformers(mol: Chem.Mol, n: int, *, seed: int = 0, optimize: bool = T
             ids = list(AllChem.EmbedMultipleConfs(out, numConfs=n, params=params))
     with rdBase.BlockLogs():
         if not ids:
-            raise InputError(f"{where}: RDKit could not generate a 3D conformer for this ligand")
+            raise InputError(f"{where}: RDKit could not generate a 3D conformer for this ligand "
+                             f"(within {EMBED_SECONDS} s)")
         if optimize and AllChem.MMFFHasAllMoleculeParams(out):
             AllChem.MMFFOptimizeMoleculeConfs(out, numThreads=1, maxIters=500)
     return out

@@ -233,9 +233,11 @@ class PoseSearch:
             out[i] = move(x[i:i + 1], self.torsions, self.heavy, shift, rotvec, angles)[0]
         return out
 
-    def run(self, x0: torch.Tensor, *, steps: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def run(self, x0: torch.Tensor, *, steps: int, seed: int = 0,
+            callback=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Monte Carlo chains from each pose of ``x0`` (B, A, 3) for ``steps`` moves.
-        Returns every local minimum visited, lowest energy first: (poses (P, A, 3), energies (P,))."""
+        Returns every local minimum visited, lowest energy first: (poses (P, A, 3), energies (P,)).
+        ``callback(k)`` is called after each move (progress)."""
         rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         x, e = self.optimise(x0.to(torch.float64))
@@ -248,6 +250,8 @@ class PoseSearch:
             e = torch.where(accept, f, e)
             seen_x.append(y)
             seen_e.append(f)
+            if callback is not None:
+                callback(len(seen_e) - 1)
         xs, es = torch.cat(seen_x), torch.cat(seen_e)
         ok = torch.isfinite(es)
         order = torch.argsort(es[ok])

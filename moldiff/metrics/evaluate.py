@@ -12,6 +12,9 @@ the literature:
 * ``connectivity``: share of molecules whose bond graph is a single fragment.
 * ``uniqueness``: distinct canonical SMILES (largest fragment) / valid molecules.
 * ``novelty``: unique SMILES absent from the reference set / unique SMILES.
+* ``radicals``: share of the valid molecules that carry unpaired electrons *as written*
+  (formal charges given, explicit hydrogens only: what the SDF says). EDM's validity lets RDKit
+  add implicit hydrogens, so a molecule missing a hydrogen still counts as valid there.
 
 Malformed records (``None``) count in ``n`` and fail every per-molecule metric.
 """
@@ -47,6 +50,7 @@ class Assessment:
     valid: bool = False
     connected: bool = False
     smiles: str | None = None
+    radical: bool = False
     error: str = ""
 
 
@@ -93,6 +97,7 @@ def assess(m: Mol3D | Chem.Mol | None, bonds: str = "table") -> Assessment:
     mol = to_rdkit(bonded, use_charges=not edm, implicit_hydrogens=edm)
     smiles = canonical_smiles(mol)
     return Assessment(
+        radical=smiles is not None and has_radicals(bonded),
         readable=True,
         num_atoms=bonded.num_atoms,
         num_stable_atoms=int(ok.sum()),
@@ -105,13 +110,27 @@ def assess(m: Mol3D | Chem.Mol | None, bonds: str = "table") -> Assessment:
     )
 
 
-def assess_all(molecules: Iterable, bonds: str = "table", *, progress: bool = False) -> list[Assessment]:
-    """:func:`assess` over many molecules, with an optional tqdm progress bar."""
-    if progress:
-        from tqdm.auto import tqdm
+def has_radicals(m: Mol3D) -> bool:
+    """Whether ``m`` (with bonds) has unpaired electrons as written: formal charges as given,
+    explicit hydrogens only (RDKit's radical perception on a sanitised copy). A structure RDKit
+    cannot sanitise is not counted here (it is invalid)."""
+    mol = to_rdkit(m, use_charges=True, implicit_hydrogens=False)
+    try:
+        with rdBase.BlockLogs():
+            Chem.SanitizeMol(mol)
+    except (ValueError, RuntimeError):
+        return False
+    return any(a.GetNumRadicalElectrons() for a in mol.GetAtoms())
 
-        molecules = tqdm(molecules, desc="evaluating", unit="mol", leave=False, disable=None)  # off when not a TTY
-    return [assess(m, bonds) for m in molecules]
+
+def assess_all(molecules: Iterable, bonds: str = "table", *, progress: bool = False) -> list[Assessment]:
+    """:func:`assess` over many molecules, with an optional progress bar (off when not a terminal)."""
+    from moldiff.progress import progress_iter
+
+    if progress and not hasattr(molecules, "__len__"):
+        molecules = list(molecules)
+    return [assess(m, bonds) for m in progress_iter(molecules, "evaluating", "mol", enabled=None if progress else False,
+                                                    leave=False)]
 
 
 def summarise(rows: list[Assessment], reference: set[str] | None = None) -> dict[str, float | int | None]:
@@ -133,6 +152,7 @@ def summarise(rows: list[Assessment], reference: set[str] | None = None) -> dict
         "connectivity": sum(r.connected for r in rows) / n,
         "uniqueness": len(unique) / len(valid) if valid else 0.0,
         "novelty": None,
+        "radicals": sum(r.radical for r in rows if r.valid) / len(valid) if valid else 0.0,
     }
     if reference is not None:
         out["novelty"] = len(unique - reference) / len(unique) if unique else 0.0

@@ -23,6 +23,7 @@ from rdkit.Chem import rdFingerprintGenerator
 
 from moldiff.checks import derived_seed
 from moldiff.errors import InputError
+from moldiff.timebound import DEFAULT_SECONDS, TIMED_OUT, map_bounded
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +81,33 @@ def clash_report(mol: Chem.Mol, pocket, *, cutoff: float = 2.0, vdw_scale: float
     return {"min_distance": float(d.min()), "clash": bool((d < cutoff).any()), "clash_vdw": bool((d < limit).any())}
 
 
-def posebusters_mol_checks(mols: list[Chem.Mol], *, energy: bool = True) -> list[bool] | None:
-    """Per molecule: passes every PoseBusters intramolecular check (None: posebusters missing).
+def posebusters_mol_checks(mols: list[Chem.Mol], *, energy: bool = True, seconds: float | None = DEFAULT_SECONDS,
+                           progress: bool = False) -> list | None:
+    """Per molecule: passes every PoseBusters intramolecular check (None: posebusters missing);
+    :data:`~moldiff.timebound.TIMED_OUT` (falsy) where the checks took over ``seconds``.
 
     ``energy=False`` leaves out the internal-energy check (PoseBusters' ``mol_fast``): it
     embeds 50 conformers per molecule, which takes minutes for some strained generated ones.
     """
     if not mols:
         return []
-    return _bust(POSEBUSTERS_CONFIG if energy else f"{POSEBUSTERS_CONFIG}_fast", mols)
+    return _bust(POSEBUSTERS_CONFIG if energy else f"{POSEBUSTERS_CONFIG}_fast", mols, seconds=seconds,
+                 progress=progress)
 
 
-def posebusters_dock_checks(poses: list[Chem.Mol], protein_file: str | Path) -> list[bool] | None:
+def posebusters_dock_checks(poses: list[Chem.Mol], protein_file: str | Path, *,
+                            seconds: float | None = DEFAULT_SECONDS, progress: bool = False) -> list | None:
     """Per pose: passes every check of PoseBusters' ``dock`` configuration (chemistry,
-    geometry, internal energy, distances to and volume overlap with the protein)."""
+    geometry, internal energy, distances to and volume overlap with the protein);
+    :data:`~moldiff.timebound.TIMED_OUT` where the checks took over ``seconds``."""
     if not poses:
         return []
-    return _bust("dock", poses, mol_cond=str(protein_file))
+    return _bust("dock", poses, mol_cond=str(protein_file), seconds=seconds, progress=progress)
 
 
-def _bust(config: str, mols: list[Chem.Mol], mol_cond=None) -> list[bool] | None:
+def _bust(config: str, mols: list[Chem.Mol], mol_cond=None, *, seconds: float | None = DEFAULT_SECONDS,
+          progress: bool = False) -> list | None:
+    """PoseBusters ``config`` on each molecule in a time-bounded worker (:func:`map_bounded`)."""
     try:
         from posebusters import PoseBusters
     except ImportError:
@@ -110,6 +118,8 @@ def _bust(config: str, mols: list[Chem.Mol], mol_cond=None) -> list[bool] | None
     import rdkit
     from rdkit import RDLogger
 
+    from moldiff.progress import Progress
+
     # posebusters points RDKit's Python log handler at the sys.stderr of its last call; if that
     # stream has since been closed (a notebook cell's or a test's captured stderr), every check that
     # logs fails with "I/O operation on closed file" -- point it at the current stderr first
@@ -118,16 +128,21 @@ def _bust(config: str, mols: list[Chem.Mol], mol_cond=None) -> list[bool] | None
     quiet = [logging.getLogger(name) for name in ("posebusters", "")]
     levels = [lg.level for lg in quiet]
     RDLogger.DisableLog("rdApp.*")  # UFF typing notes for every molecule with a charged atom
+    buster = PoseBusters(config=config)
+
+    def one(mol) -> bool:
+        table = buster.bust([mol], mol_cond=mol_cond, full_report=False)
+        return bool(table.select_dtypes(include="bool").iloc[0].all())
+
     try:
         for lg in quiet:
             lg.setLevel(logging.ERROR)
-        table = PoseBusters(config=config).bust(mols, mol_cond=mol_cond, full_report=False)
+        with Progress(len(mols), "PoseBusters", "mol", enabled=progress) as bar:
+            return map_bounded(one, mols, seconds=seconds, progress=bar.update)
     finally:
         RDLogger.EnableLog("rdApp.error")
         for lg, level in zip(quiet, levels):
             lg.setLevel(level)
-    checks = table.select_dtypes(include="bool")
-    return [bool(row.all()) for _, row in checks.iterrows()]
 
 
 # --- Vina ---------------------------------------------------------------------------------
@@ -374,14 +389,18 @@ def vina_available() -> bool:
 # --- everything together -----------------------------------------------------------------------
 def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *, pocket=None, reference=None,
                        center=None, radius: float = 10.0, vina: bool = True, posebusters: bool | str = True,
-                       vina_minimise: bool = True, progress: bool = False) -> dict:
+                       vina_minimise: bool = True, progress: bool = False,
+                       seconds: float | None = DEFAULT_SECONDS) -> dict:
     """Metrics of designed ligands (``None`` = could not be assembled, counted invalid).
 
     ``pocket``: the :class:`~moldiff.data.protein.Protein` pocket (default: residues within
     ``radius`` of ``reference``'s atoms or of ``center``). ``reference``: the reference ligand,
-    scored the same way (``reference_*`` keys). ``posebusters``: ``True`` (all intramolecular
-    checks), ``"fast"`` (without the slow internal-energy check) or ``False``.
-    ``vina_minimise=False`` skips the Vina-minimised score (``vina_min`` is then NaN).
+    scored the same way (``reference_*`` keys). ``posebusters``: ``True`` or ``"full"`` (all
+    intramolecular checks), ``"fast"`` (without the slow internal-energy check) or ``False`` /
+    ``"off"``. ``vina_minimise=False`` skips the Vina-minimised score (``vina_min`` is then NaN).
+    ``seconds``: the bound on each molecule's PoseBusters checks and on its Vina scoring (None:
+    none); a molecule over it is recorded as timed out (``posebusters_timed_out``,
+    ``vina_timed_out``), counts as not passing PoseBusters and has no Vina score.
     Returns a dict of summary metrics and
     ``per_molecule`` rows.
     """
@@ -400,10 +419,16 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
                "heavy_atoms": m.GetNumHeavyAtoms(), **clash_report(m, pocket)}
         row.update(druglike_properties(m))
         rows.append(row)
-    pb = posebusters_mol_checks(valid, energy=posebusters != "fast") if posebusters else None
+    if posebusters not in (True, False, "full", "fast", "off"):
+        raise InputError(f"posebusters must be full, fast or off, got {posebusters!r}")
+    run_pb = posebusters not in (False, "off")
+    pb = (posebusters_mol_checks(valid, energy=posebusters != "fast", seconds=seconds, progress=progress)
+          if run_pb else None)
     if pb is not None:
         for row, ok in zip(rows, pb):
-            row["posebusters"] = ok
+            row["posebusters"] = bool(ok)
+            if ok is TIMED_OUT:
+                row["posebusters_timed_out"] = True
     site_center = (reference.GetConformer().GetPositions().mean(0) if reference is not None else
                    np.asarray(center, dtype=float) if center is not None else pocket.pos.mean(0))
     ref_row = None
@@ -415,15 +440,17 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         ligands = valid + ([reference] if reference is not None else [])
         scorer = VinaScorer(protein_file, pocket_residues(pocket), site_center, ligands)
         scorer.prepare_maps(ligands)
-        items = rows
-        if progress:
-            from tqdm.auto import tqdm
+        from moldiff.progress import Progress
 
-            items = tqdm(rows, desc="vina", unit="mol")
-        for row, m in zip(items, valid):
-            row["vina"], row["vina_min"] = scorer.score(m, minimise=vina_minimise)
-        if ref_row is not None:
-            ref_row["vina"], ref_row["vina_min"] = scorer.score(reference, minimise=vina_minimise)
+        with Progress(len(ligands), "Vina", "mol", enabled=progress) as bar:
+            scores = map_bounded(lambda m: scorer.score(m, minimise=vina_minimise), ligands, seconds=seconds,
+                                 progress=bar.update)
+        for row, score in zip([*rows, *([ref_row] if ref_row is not None else [])], scores):
+            if score is TIMED_OUT:
+                row["vina"] = row["vina_min"] = float("nan")
+                row["vina_timed_out"] = True
+            else:
+                row["vina"], row["vina_min"] = score
     elif vina:
         log.warning("vina/meeko/gemmi are not installed (pip install 'moldiff[eval]'); Vina scores skipped")
 
@@ -444,6 +471,8 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         "lipinski": float(np.mean([r["lipinski_violations"] <= 1 for r in rows])) if rows else float("nan"),
         "clash_2A": mean("clash"), "clash_vdw": mean("clash_vdw"),
         "posebusters_mol_valid": mean("posebusters") if pb is not None else None,
+        "posebusters_timed_out": sum(r.get("posebusters_timed_out", False) for r in rows) if pb is not None else None,
+        "vina_timed_out": sum(r.get("vina_timed_out", False) for r in rows) if scorer else None,
         "vina": mean("vina") if scorer else None, "vina_min": mean("vina_min") if scorer else None,
         "heavy_atoms": mean("heavy_atoms"),
     }
