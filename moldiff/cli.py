@@ -64,6 +64,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from moldiff.config import EvaluateConfig, from_dict, load_config
     from moldiff.metrics import evaluate, reference_smiles
 
+    _use_example(args, protein="protein", ligand="ligand")
     if args.protein:
         return _evaluate_in_pocket(args)
     if args.ligand or args.center:
@@ -273,6 +274,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_example(args: argparse.Namespace, **fields: str) -> None:
+    """``--example``: fill ``fields`` (argument name -> ``protein`` / ``ligand``) from the shipped
+    example complex (:mod:`moldiff.examples`); giving those arguments as well is an error."""
+    if not getattr(args, "example", False):
+        return
+    from moldiff.examples import example_files
+
+    given = [f"--{k}" for k in (*fields, "center", "box") if getattr(args, k, None) is not None]
+    if given:
+        raise InputError(f"--example brings its own protein and ligand; leave out {', '.join(given)}")
+    files = example_files()
+    for name, which in fields.items():
+        setattr(args, name, str(files[which]))
+
+
 def _site(args: argparse.Namespace, reference: str = "ligand") -> dict:
     """The binding-site keyword (``reference`` / center / box) from ``--<reference>`` /
     ``--center`` / ``--box`` (``moldiff design`` calls the reference ``--ligand``, ``moldiff
@@ -300,6 +316,10 @@ def cmd_design(args: argparse.Namespace) -> int:
     from moldiff.pretrained import DESIGN
     from moldiff.metrics.pocket import is_connected
 
+    _use_example(args, protein="protein", ligand="ligand")
+    if not args.protein:
+        raise InputError("moldiff design needs --protein P.pdb with a site (--ligand, --center or --box), "
+                         "or --example")
     num_atoms = args.num_atoms
     if num_atoms is not None:
         if num_atoms in ("ref", "reference"):
@@ -377,6 +397,9 @@ def format_dock_summary(summaries: dict) -> str:
 
 
 def cmd_dock(args: argparse.Namespace) -> int:
+    if args.example and args.config:
+        raise InputError("--example docks the shipped complex; give no config file with it")
+    _use_example(args, protein="protein", ligand="ligand", reference="ligand")
     if args.protein or args.ligand:
         if args.config:
             raise InputError("give either a config file (experiment) or --protein/--ligand (one complex), not both")
@@ -538,6 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ligand", help="with --protein: the reference ligand (defines the site, scored alongside)")
     ev.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="with --protein: site centre")
     ev.add_argument("--radius", type=finite_float, default=10.0, help="with --protein: pocket radius, Å")
+    ev.add_argument("--example", action="store_true",
+                    help="score in the shipped example complex's pocket (--protein and --ligand from moldiff.examples)")
     ev.add_argument("--no-vina", action="store_true", help="with --protein: skip the Vina scores")
     ev.add_argument("--posebusters", choices=["full", "fast", "off"], default="full",
                     help="with --protein: PoseBusters' intramolecular checks; fast leaves out the internal-energy "
@@ -569,7 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     de = sub.add_parser("design", parents=[common], help="design ligands for a protein pocket",
                         description="Generate ligands inside a binding site with a pocket-conditioned model; "
                         "writes them with bonds and hydrogens in the protein's frame.")
-    de.add_argument("--protein", required=True, help="protein PDB or mmCIF file")
+    de.add_argument("--protein", help="protein PDB or mmCIF file")
+    de.add_argument("--example", action="store_true",
+                    help="design for the shipped example complex (PDB 1S3V: protein and reference ligand)")
     de.add_argument("--ligand", help="reference ligand (SDF/MOL2/PDB) defining the site")
     de.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
     de.add_argument("--box", type=finite_float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
@@ -612,6 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("config", nargs="?", default=None, help="experiment config (YAML)")
     do.add_argument("overrides", nargs="*", help="config overrides, e.g. data.root=/path limit=20")
     do.add_argument("--protein", help="one complex: protein PDB or mmCIF")
+    do.add_argument("--example", action="store_true",
+                    help="dock the shipped example complex's ligand back into its protein (PDB 1S3V) and report RMSDs")
     do.add_argument("--ligand", help="one complex: ligand to dock (SDF/MOL2 with bond orders, or SMILES); "
                     "its coordinates are not used")
     do.add_argument("--reference", help="ligand with 3D coordinates defining the site (RMSDs are reported "

@@ -57,3 +57,18 @@ def test_evaluate_in_a_pocket_records_timeouts_and_can_skip_posebusters(shared_d
     assert json.loads(report.read_text())["posebusters_mol_valid"] is None
     assert main(["evaluate", str(ligand), "--protein", str(protein), "--ligand", str(ligand), "--no-vina", "-q",
                  "--time-limit", "-1"]) == 2
+
+
+def test_evaluate_scores_ligands_read_from_a_file_with_vina(tmp_path, capsys):
+    """An SDF is read unsanitised; Vina's ligand preparation needs ring information, and every
+    design read from a file used to get no Vina score (NaN) while the reference had one."""
+    pytest.importorskip("vina")
+    from moldiff.cli import main
+    from moldiff.examples import example_files
+
+    report = tmp_path / "eval.json"
+    assert main(["evaluate", str(example_files()["ligand"]), "--example", "--posebusters", "off", "-q",
+                 "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["vina"] is not None and data["vina"] < -5 and abs(data["vina"] - data["reference_vina"]) < 0.5
+    assert data["vina_timed_out"] == 0

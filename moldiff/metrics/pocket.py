@@ -33,14 +33,21 @@ POSEBUSTERS_CONFIG = "mol"
 
 def is_valid(mol: Chem.Mol | None) -> bool:
     """RDKit can sanitise a copy of ``mol``."""
+    return sanitized(mol) is not None
+
+
+def sanitized(mol: Chem.Mol | None) -> Chem.Mol | None:
+    """A sanitised copy of ``mol`` (ring info, aromaticity: what meeko and PoseBusters need; an
+    SDF read unsanitised has none), or ``None`` where RDKit refuses it."""
     if mol is None:
-        return False
+        return None
+    copy = Chem.Mol(mol)
     try:
         with rdBase.BlockLogs():
-            Chem.SanitizeMol(Chem.Mol(mol))
-        return True
+            Chem.SanitizeMol(copy)
     except (ValueError, RuntimeError):
-        return False
+        return None
+    return copy
 
 
 def is_connected(mol: Chem.Mol) -> bool:
@@ -412,7 +419,7 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         site = reference.GetConformer().GetPositions() if reference is not None else None
         pocket = select_pocket(protein, ligand_pos=site, center=None if site is not None else center, radius=radius)
     n = len(mols)
-    valid = [m for m in mols if is_valid(m)]
+    valid = [c for c in map(sanitized, mols) if c is not None]
     rows = []
     for m in valid:
         row = {"smiles": Chem.MolToSmiles(Chem.RemoveHs(m)), "connected": is_connected(m),
