@@ -461,6 +461,20 @@ def _dock_one(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from moldiff.viz.html import write_report
+
+    _use_example(args, protein="protein", ligand="ligand")
+    if args.posebusters not in ("full", "fast", "off"):
+        raise InputError(f"--posebusters must be full, fast or off, got {args.posebusters}")
+    out = Path(args.output) if args.output else Path(args.path).with_suffix(".html") if Path(args.path).is_file() \
+        else Path(args.path) / "report.html"
+    written = write_report(args.path, out, protein=args.protein, ligand=args.ligand, center=args.center,
+                           posebusters=args.posebusters, progress=not args.quiet)
+    print(f"wrote {written} (open it in a browser)")
+    return 0
+
+
 def cmd_model_info(args: argparse.Namespace) -> int:
     from moldiff.api import load
 
@@ -667,6 +681,20 @@ def build_parser() -> argparse.ArgumentParser:
     do.add_argument("--model", default=None, help="pocket model: a shipped name or a checkpoint (default: pocket)")
     do.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     do.set_defaults(func=cmd_dock)
+
+    rp = sub.add_parser("report", parents=[common], help="one HTML page for a sampling, design or docking run",
+                        description="Write a self-contained HTML page (metrics, plots, interactive 3D views of the best "
+                        "and worst results) for an SDF of samples, an SDF of designs or poses with --protein, or a "
+                        "docking experiment folder.")
+    rp.add_argument("path", help="an SDF file (samples; designs or poses with --protein) or a moldiff dock output folder")
+    rp.add_argument("-o", "--output", help="the HTML file (default: PATH with .html, or PATH/report.html for a folder)")
+    rp.add_argument("--protein", help="the protein of designs or poses (PDB or mmCIF)")
+    rp.add_argument("--ligand", help="with --protein: the reference ligand (the site; drawn in the views)")
+    rp.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="with --protein: site centre")
+    rp.add_argument("--example", action="store_true", help="the shipped example complex's protein and ligand")
+    rp.add_argument("--posebusters", choices=["full", "fast", "off"], default="fast",
+                    help="PoseBusters checks of designs (full adds the slow internal-energy check)")
+    rp.set_defaults(func=cmd_report)
 
     mo = sub.add_parser("model", help="model cards; export a training checkpoint for sampling")
     msub = mo.add_subparsers(dest="model_command", required=True, metavar="ACTION")

@@ -53,3 +53,28 @@ def write_tiny_complex(folder, ligand_smiles: str = "Oc1ccccc1", seed: int = 7):
     writer.write(ligand)
     writer.close()
     return protein, path
+
+
+def render_in_chromium(page, tmp_path) -> tuple[str, list[str]]:
+    """Open ``page`` (an HTML file) in headless Chromium; returns (the DOM after its scripts ran,
+    the console messages). Skips where Chromium is missing, except under ``CI=true`` (.ci/run
+    installs Debian's chromium), where that is a failure."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    exe = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    if exe is None:
+        msg = "headless Chromium not found (Debian: apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " -- required under CI=true")
+        pytest.skip(msg)
+    proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'chromium-profile'}", "--enable-logging=stderr", "--v=0",
+                           "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console

@@ -229,3 +229,16 @@ def test_ligands_with_explicit_stereo_hydrogens_are_docked_on_heavy_atoms(shared
     lig = prepare_ligand(mol, ("C", "N", "O", "F", "Cl"))
     assert sum(a.GetAtomicNum() > 1 for a in lig.GetAtoms()) == 31
     assert symmetric_rmsd(mol, mol) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_report_of_a_docking_experiment(experiment, tmp_path, capsys):
+    from helpers import render_in_chromium
+
+    _, out, _ = experiment
+    page = tmp_path / "dock.html"
+    assert main(["report", str(out), "-o", str(page), "-q"]) == 0
+    text = page.read_text()
+    assert "success_top1" in text and "top-1 success against the RMSD threshold" in text
+    dom, console = render_in_chromium(page, tmp_path)
+    assert text.count('class="mol3d"') == 2  # the best and the worst of the two docked complexes
+    assert console == [] and 'data-views-drawn="2"' in dom

@@ -65,11 +65,16 @@ class QM9Arrays:
         return self.ptr[1:] - self.ptr[:-1]
 
 
+#: the message when QM9 is asked for without its data package (an extra, not a core dependency)
+QM9_MISSING = ("QM9 needs its data package (qm9pack, 224 MB), not installed by default: "
+               "pip install 'moldiff[qm9]'")
+
+
 def _csv_paths() -> list[Path]:
     try:
         dist = metadata.distribution("qm9pack")
     except metadata.PackageNotFoundError as exc:
-        raise InputError("QM9 needs the PyPI package 'qm9pack': pip install qm9pack") from exc
+        raise InputError(QM9_MISSING) from exc
     paths = [Path(dist.locate_file(f)) for f in _CSV_FILES]
     for p in paths:
         if not p.is_file():
@@ -133,7 +138,10 @@ def _parse_csvs(paths: list[Path]) -> QM9Arrays:
 
 
 def _cache_path(root: Path | None) -> Path:
-    version = metadata.version("qm9pack")
+    try:
+        version = metadata.version("qm9pack")
+    except metadata.PackageNotFoundError as exc:
+        raise InputError(QM9_MISSING) from exc
     return (Path(root) if root else cache_dir()) / f"qm9_v{_CACHE_VERSION}_qm9pack-{version}.pt"
 
 
