@@ -2,6 +2,7 @@
 
     python benchmarks/qm9_quality.py --n 1000 --steps 100 --seed 0
     python benchmarks/qm9_quality.py --n 1000 --steps 25 50 100 250 --json steps.json
+    python benchmarks/qm9_quality.py --model BONDS.pt --steps 20 100 --cat-noise 0 1 5   # bond family
 
 Samples ``--n`` molecules with the shipped QM9 model (or ``--model CKPT``), atom counts
 drawn from the training histogram, bonds from the QM9 bond-length table, and prints one
@@ -47,6 +48,8 @@ def main() -> None:
     p.add_argument("--time-power", type=float, default=None, help="step grid t = u^P (default: the model's)")
     p.add_argument("--noise-scale", type=float, default=None,
                    help="noise scale of the stochastic samplers (default: the model's; 1: the model's distribution)")
+    p.add_argument("--cat-noise", type=float, nargs="+", default=[None],
+                   help="bond family: the categorical jumps' noise, one row per value (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--no-novelty", action="store_true", help="skip novelty (its reference takes ~90 s once)")
@@ -78,9 +81,10 @@ def main() -> None:
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
         args.n, args.steps = len(mols), []
     own = getattr(model, "default_sampler", None) == "flow"  # the bond family: its own bonds are scored too
-    for steps in args.steps:
+    runs = [(steps, eta) for steps in args.steps for eta in (args.cat_noise if own else [None])]
+    for steps, eta in runs:
         start = time.perf_counter()
-        kwargs = {} if own else {"sampler": args.sampler, "noise_scale": args.noise_scale}
+        kwargs = {"cat_noise": eta} if own else {"sampler": args.sampler, "noise_scale": args.noise_scale}
         mols = model.sample_mol3d(args.n, steps=steps, seed=args.seed, batch_size=args.batch_size, progress=True,
                                   time_power=args.time_power, **kwargs)
         if args.device.startswith("cuda"):
@@ -93,7 +97,8 @@ def main() -> None:
             write_sdf(model.to_rdkit(mols), Path(args.sdf_dir) / f"steps{steps}.sdf")
         row = {"steps": steps, "sampler": args.sampler or model.default_sampler,
                "time_power": model.default_time_power if args.time_power is None else args.time_power,
-               "noise_scale": model.default_noise_scale if args.noise_scale is None else args.noise_scale, **metrics,
+               "noise_scale": model.default_noise_scale if args.noise_scale is None else args.noise_scale,
+               **({"cat_noise": model.cat_noise if eta is None else eta} if own else {}), **metrics,
                "sampling_seconds": round(seconds, 2), "mol_per_s": round(args.n / seconds, 2),
                "seconds_per_mol": round(seconds / args.n, 4)}
         rows.append(row)

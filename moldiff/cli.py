@@ -365,8 +365,10 @@ def cmd_design(args: argparse.Namespace) -> int:
     overlapping = sum(not m.GetDoubleProp("moldiff_fit_energy") <= 0 for m in made if m.HasProp("moldiff_fit_energy"))
     print(f"  drawn again (overlapped the protein): {redrawn}   overlapping the protein (SD property "
           f"moldiff_fit_energy > 0): {overlapping}")
-    print(f"  score them: moldiff evaluate {out} --protein {args.protein}"
-          + (f" --ligand {args.ligand}" if args.ligand else ""))
+    centre = args.center if args.center is not None else args.box[:3] if args.box is not None else None
+    site_args = "--example" if args.example else f"--protein {args.protein}" + (
+        f" --ligand {args.ligand}" if args.ligand else f" --center {' '.join(f'{v:g}' for v in centre)}")
+    print(f"  score them: moldiff evaluate {out} {site_args}   (or moldiff report {out} {site_args})")
     return 0
 
 
