@@ -798,6 +798,13 @@ def main(argv: list | None = None) -> int:
     except KeyboardInterrupt:
         print("moldiff: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an optional dependency this command needs
+        extra = {"vina": "eval", "meeko": "eval", "posebusters": "eval", "gemmi": "eval", "matplotlib": "notebooks",
+                 "py3Dmol": "notebooks", "qm9pack": "qm9", "tensorboard": "train"}.get((exc.name or "").split(".")[0])
+        hint = f"pip install 'moldiff[{extra}]'" if extra else "reinstall moldiff"
+        print(f"moldiff: error: this command needs the package {exc.name!r}, which is not installed: {hint}",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -312,3 +312,20 @@ except KeyboardInterrupt:
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.startswith("interrupted"), proc.stdout + proc.stderr[-1000:]
     assert "Interrupted, cancelling" not in proc.stderr  # RDKit's message is replaced by the exception
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_extra(monkeypatch, tmp_path, capsys):
+    """A command that needs an extra the user did not install (here: matplotlib for the plots of
+    a report path stubbed to need it) ends with the pip line, not a traceback."""
+    import moldiff.viz.html as html
+
+    def needs_matplotlib(*args, **kwargs):  # what importing matplotlib raises where it is missing
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(html, "write_report", needs_matplotlib)
+    sdf = tmp_path / "x.sdf"
+    sdf.write_text("")
+    assert main(["report", str(sdf)]) == 2
+    err = capsys.readouterr().err
+    assert "'matplotlib'" in err and "pip install 'moldiff[notebooks]'" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

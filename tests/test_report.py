@@ -47,3 +47,21 @@ def test_report_refuses_what_it_cannot_show(tmp_path, capsys):
     assert "not a docking experiment folder" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing.sdf"), "-q"]) == 2
     assert not (tmp_path / "missing.html").exists()
+
+
+def test_report_needs_no_matplotlib(tmp_path):
+    """The quick start installs no plotting extra: the report draws its own SVG plots."""
+    import os
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "block" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'matplotlib'\", name='matplotlib')\n")
+    samples = tmp_path / "s.sdf"
+    assert main(["sample", "-n", "3", "--steps", "5", "-o", str(samples), "-q"]) == 0
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "block")}
+    proc = subprocess.run([sys.executable, "-m", "moldiff", "report", str(samples), "-q"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "s.html").read_text().count("<svg") >= 1
