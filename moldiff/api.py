@@ -499,15 +499,23 @@ class PocketModel:
         does not accept is ``None`` unless ``return_invalid``)."""
         from moldiff.chem.assemble import assemble_ligand, relax_ligand
 
-        from moldiff.progress import progress_iter
+        from moldiff.progress import Progress
+        from moldiff.timebound import DEFAULT_SECONDS, TIMED_OUT, map_bounded
 
         out = []
         designs, site, fits = self._generate(protein, **kwargs)
-        for k, (m, (energy, draws)) in enumerate(progress_iter(list(zip(designs, fits)), "assembling", "design",
-                                                               enabled=kwargs.get("progress", False))):
+
+        def build(m):  # in a worker process, killed after DEFAULT_SECONDS (RDKit cannot be interrupted)
             mol = None if m is None else assemble_ligand(m)
-            if mol is not None and relax:
-                mol = relax_ligand(mol, site.pos)
+            return relax_ligand(mol, site.pos) if mol is not None and relax else mol
+
+        with Progress(len(designs), "assembling", "design", enabled=kwargs.get("progress", False)) as bar:
+            built = map_bounded(build, designs, seconds=DEFAULT_SECONDS, progress=bar.update)
+        if any(b is TIMED_OUT for b in built):
+            log.warning("%d design(s) took over %g s to assemble and relax; returned as None",
+                        sum(b is TIMED_OUT for b in built), DEFAULT_SECONDS)
+        for k, (m, mol, (energy, draws)) in enumerate(zip(designs, built, fits)):
+            mol = None if mol is TIMED_OUT else mol
             if mol is not None:
                 mol.SetProp("_Name", f"moldiff_design_{k}")
                 mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)
