@@ -61,6 +61,8 @@ class Progress:
         Call :meth:`finish_batch` after the batch to land on a whole number."""
         start = self._done
         self._batch_end = start + size
+        if self._bar is None and user_callback is None:
+            return None  # nothing to show or call: samplers skip the per-step work for a callback
 
         def callback(*args, **kwargs):
             self.update(size / steps)
