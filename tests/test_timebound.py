@@ -72,3 +72,14 @@ def test_evaluate_scores_ligands_read_from_a_file_with_vina(tmp_path, capsys):
     data = json.loads(report.read_text())
     assert data["vina"] is not None and data["vina"] < -5 and abs(data["vina"] - data["reference_vina"]) < 0.5
     assert data["vina_timed_out"] == 0
+
+
+def test_vina_docking_is_time_bounded(tmp_path):
+    pytest.importorskip("vina")
+    from moldiff.docking.dock import vina_dock
+    from moldiff.errors import InputError
+    from moldiff.examples import example_files
+
+    files = example_files()
+    with pytest.raises(InputError, match="timed out"):
+        vina_dock(files["protein"], files["ligand"], reference=files["ligand"], k=2, conformers=2, seconds=0.01)

@@ -345,11 +345,19 @@ def _perturb(pose: Chem.Mol, confs: Chem.Mol, rng: np.random.Generator) -> Chem.
     return out
 
 
+#: seconds Vina's docking search may take for one ligand (exhaustiveness 8 takes 5-60 s here)
+VINA_DOCK_SECONDS = 300.0
+
+
 def vina_dock(protein, ligand, *, reference=None, center=None, box=None, radius: float = 10.0, k: int = 10,
-              seed: int = 0, exhaustiveness: int = 8, conformers: int = 30, name: str | None = None) -> DockingResult:
+              seed: int = 0, exhaustiveness: int = 8, conformers: int = 30, name: str | None = None,
+              seconds: float | None = VINA_DOCK_SECONDS) -> DockingResult:
     """AutoDock Vina on the same inputs as :meth:`Docker.dock`: same site, same box, and the
-    ligand started from the first of the same seeded RDKit conformers."""
+    ligand started from the first of the same seeded RDKit conformers. Vina's search runs in a
+    worker process given at most ``seconds`` (None: no bound); over it, :class:`InputError`
+    says it timed out (an experiment records the complex as an error and goes on)."""
     from moldiff.metrics.pocket import vina_available
+    from moldiff.timebound import TIMED_OUT, map_bounded
 
     if not vina_available():
         raise InputError("the Vina baseline needs the eval extra: pip install 'moldiff[eval]'")
@@ -362,8 +370,12 @@ def vina_dock(protein, ligand, *, reference=None, center=None, box=None, radius:
     first = Chem.Mol(confs, confId=confs.GetConformers()[0].GetId())
     scorer = _scorer(prot.path or protein, pocket, centre, box_size(confs) if size is None else size, seed)
     scorer.prepare_maps([first])
+    found = map_bounded(lambda m: scorer.dock(m, exhaustiveness=exhaustiveness, n_poses=k), [first],
+                        seconds=seconds)[0]
+    if found is TIMED_OUT:
+        raise InputError(f"{where}: Vina's docking search took over {seconds:g} s (timed out)")
     poses, scores = [], []
-    for score, pose in scorer.dock(first, exhaustiveness=exhaustiveness, n_poses=k):
+    for score, pose in found:
         moved = with_heavy_coordinates(lig, pose)
         if moved is not None:
             poses.append(moved)
