@@ -30,15 +30,13 @@ Everything lands in ``$OUT`` as produced; ``plan.json`` records the probe and th
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from _common import max_time, probe_training_rate, worthwhile_batch
-from qm9_gpu_stage import pack_samples, prepare as prepare_qm9, rebuild_cache
+from _common import probe_training_rate, worthwhile_batch
+from qm9_gpu_stage import prepare as prepare_qm9, rebuild_cache, sample_until, train_and_export, training_plan
 
 T0 = time.time()
 CONFIG = "configs/qm9_bonds_gpu.yaml"
@@ -96,11 +94,11 @@ def run(args) -> None:
     say("torch", torch.__version__, torch.cuda.get_device_name(0) if cuda else "cpu")
     rebuild_cache(args.dir)
     rebuild_bonds(args.dir)
-    from moldiff.api import export_model, load
+    from moldiff.api import load
     from moldiff.build import build_datamodule, build_module
     from moldiff.config import TrainConfig, load_config
     from moldiff.data.qm9 import QM9_ELEMENTS
-    from moldiff.training.run import init_weights, train
+    from moldiff.training.run import init_weights
 
     run_dir = args.run_dir
     if run_dir.exists():  # train() would resume from it instead of starting anew
@@ -129,55 +127,18 @@ def run(args) -> None:
         del dm, module
     chosen = worthwhile_batch(probe)
 
-    train_s = args.budget - (time.time() - T0) - args.sample_reserve - 20.0
-    steps = int(probe[chosen]["steps_per_s"] * args.rate_factor * train_s)
-    if steps < 1:
-        sys.exit(f"budget {args.budget:.0f} s leaves no time to train after the probe and --sample-reserve")
-    init = [f"trainer.init_from={args.init}"] if args.init else []
-    cfg = config(chosen, [*init, f"optim.warmup_steps={args.warmup}", f"trainer.max_steps={steps}",
-                          f"trainer.max_time={max_time(train_s + 10)}", f"trainer.output_dir={run_dir}",
-                          "trainer.checkpoint_every_n_steps=1000000"])
-    plan = {"init": str(args.init) if args.init else None, "batch": chosen, "lr": cfg.optim.lr, "max_steps": steps,
-            "max_time": cfg.trainer.max_time, "train_budget_s": round(train_s, 1),
-            "device": torch.cuda.get_device_name(0) if cuda else "cpu", "overrides": args.override}
+    cfg, plan = training_plan(args, probe, chosen, config, run_dir,
+                              torch.cuda.get_device_name(0) if cuda else "cpu", T0)
+    plan["overrides"] = args.override
     say("plan", plan)
+    weights = train_and_export(cfg, run_dir, out, plan, probe, "qm9_bonds", log=say)
 
-    def save_plan():
-        (out / "plan.json").write_text(json.dumps({"probe": probe, "plan": plan}, indent=1))
-
-    save_plan()
-    start = time.time()
-    train(cfg, progress=False)
-    plan["train_wall_s"] = round(time.time() - start, 1)
-    say("trained in", plan["train_wall_s"], "s")
-    for name in ("best", "last"):
-        if (run_dir / "checkpoints" / f"{name}.ckpt").is_file():
-            plan[name] = export_model(run_dir / "checkpoints" / f"{name}.ckpt",
-                                      out / f"qm9_bonds_{name}.pt").get("training")
-            say("exported", name, plan[name])
-    logs = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
-    if logs:
-        shutil.copy(logs[-1], out / "metrics.csv")
-    save_plan()
-
-    weights = out / "qm9_bonds_best.pt" if (out / "qm9_bonds_best.pt").is_file() else out / "qm9_bonds_last.pt"
     model = load(weights, device=str(dev))
-    deadline = T0 + args.budget - 8
     for n_steps in args.sample_steps:
-        samples, start = [], time.time()
-        for k in range(0, args.sample_n, args.sample_batch):
-            per_chunk = (time.time() - start) / max(k // args.sample_batch, 1)
-            if time.time() + 1.3 * per_chunk > deadline:
-                say("sampling stopped by the budget at", len(samples), "molecules,", n_steps, "steps")
-                break
-            samples += model.sample_mol3d(min(args.sample_batch, args.sample_n - k), steps=n_steps, seed=k,
-                                          batch_size=args.sample_batch, as_arrays=True)
-            torch.save({**pack_samples(samples, QM9_ELEMENTS), "steps": n_steps, "sampler": "flow",
-                        "time_power": model.default_time_power, "weights": weights.name,
-                        "seeds": f"chunks of {args.sample_batch}, each seeded with its first index",
-                        "sampling_s": round(time.time() - start, 1), "device": plan["device"]},
-                       out / f"samples_raw_{n_steps}.pt")
-            say("sampled", len(samples), "at", n_steps, "steps")
+        sample_until(model, args.sample_n, args.sample_batch, n_steps, T0 + args.budget - 8,
+                     out / f"samples_raw_{n_steps}.pt",
+                     {"sampler": "flow", "time_power": model.default_time_power, "weights": weights.name,
+                      "device": plan["device"]}, log=say)
     say("done")
 
 

@@ -122,6 +122,73 @@ def unpack_samples(blob: dict) -> tuple[list, dict]:
     return mols, meta
 
 
+def training_plan(args, probe: dict, chosen: int, config, run_dir: Path, device: str, t0: float):
+    """The stage's config and plan: as many steps at the ``chosen`` batch as the measured rate
+    fits into what the budget leaves after the probe and ``--sample-reserve``."""
+    train_s = args.budget - (time.time() - t0) - args.sample_reserve - 20.0  # 20 s: Lightning's start
+    steps = int(probe[chosen]["steps_per_s"] * args.rate_factor * train_s)
+    if steps < 1:
+        sys.exit(f"budget {args.budget:.0f} s leaves no time to train after the probe and --sample-reserve")
+    init = [f"trainer.init_from={args.init}"] if args.init else []
+    cfg = config(chosen, [*init, f"optim.warmup_steps={args.warmup}", f"trainer.max_steps={steps}",
+                          f"trainer.max_time={max_time(train_s + 10)}", f"trainer.output_dir={run_dir}",
+                          "trainer.checkpoint_every_n_steps=1000000"])
+    plan = {"init": str(args.init) if args.init else None, "batch": chosen, "lr": cfg.optim.lr, "max_steps": steps,
+            "max_time": cfg.trainer.max_time, "train_budget_s": round(train_s, 1), "device": device}
+    return cfg, plan
+
+
+def train_and_export(cfg, run_dir: Path, out: Path, plan: dict, probe: dict, prefix: str, log=None) -> Path:
+    """Train ``cfg``, export best and last as ``out/<prefix>_{best,last}.pt`` (EMA weights), copy
+    the metrics, keep ``out/plan.json`` current; returns the weights to sample (best, else last)."""
+    from moldiff.api import export_model
+    from moldiff.training.run import train
+
+    log = log or say
+
+    def save_plan():
+        (out / "plan.json").write_text(json.dumps({"probe": probe, "plan": plan}, indent=1))
+
+    save_plan()
+    start = time.time()
+    train(cfg, progress=False)
+    plan["train_wall_s"] = round(time.time() - start, 1)
+    log("trained in", plan["train_wall_s"], "s")
+    for name in ("best", "last"):
+        if (run_dir / "checkpoints" / f"{name}.ckpt").is_file():
+            plan[name] = export_model(run_dir / "checkpoints" / f"{name}.ckpt",
+                                      out / f"{prefix}_{name}.pt").get("training")
+            log("exported", name, plan[name])
+    logs = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
+    if logs:
+        shutil.copy(logs[-1], out / "metrics.csv")
+    save_plan()
+    best = out / f"{prefix}_best.pt"
+    return best if best.is_file() else out / f"{prefix}_last.pt"
+
+
+def sample_until(model, n: int, batch: int, steps: int, deadline: float, path: Path, meta: dict, log=None) -> None:
+    """Sample up to ``n`` molecules at ``steps`` in seeded chunks of ``batch`` (each seeded with its
+    first index) until ``deadline``, rewriting the packed samples (plus ``meta``) to ``path`` after
+    every chunk, so that a lease that ends early still returns what was sampled."""
+    import torch
+
+    from moldiff.data.qm9 import QM9_ELEMENTS
+
+    log = log or say
+    samples, start = [], time.time()
+    for k in range(0, n, batch):
+        per_chunk = (time.time() - start) / max(k // batch, 1)
+        if time.time() + 1.3 * per_chunk > deadline:
+            log("sampling stopped by the budget at", len(samples), "molecules,", steps, "steps")
+            break
+        samples += model.sample_mol3d(min(batch, n - k), steps=steps, seed=k, batch_size=batch, as_arrays=True)
+        torch.save({**pack_samples(samples, QM9_ELEMENTS), "steps": steps, **meta,
+                    "seeds": f"chunks of {batch}, each seeded with its first index",
+                    "sampling_s": round(time.time() - start, 1)}, path)
+        log("sampled", len(samples), "at", steps, "steps")
+
+
 def run(args) -> None:
     out = Path(os.environ.get("OUT", "gpu_out"))
     out.mkdir(parents=True, exist_ok=True)
@@ -132,11 +199,11 @@ def run(args) -> None:
     cuda = args.accelerator == "gpu"
     say("torch", torch.__version__, torch.cuda.get_device_name(0) if cuda else "cpu")
     rebuild_cache(args.dir)
-    from moldiff.api import export_model, load
+    from moldiff.api import load
     from moldiff.build import build_datamodule, build_module
     from moldiff.config import TrainConfig, load_config
     from moldiff.data.qm9 import QM9_ELEMENTS
-    from moldiff.training.run import init_weights, train
+    from moldiff.training.run import init_weights
 
     run_dir = args.run_dir
     if run_dir.exists():  # train() would resume from it instead of starting from --init
@@ -166,55 +233,17 @@ def run(args) -> None:
         del dm, module
     chosen = worthwhile_batch(probe)
 
-    # 3. train
-    train_s = args.budget - (time.time() - T0) - args.sample_reserve - 20.0  # 20 s: Lightning's start
-    steps = int(probe[chosen]["steps_per_s"] * args.rate_factor * train_s)
-    if steps < 1:
-        sys.exit(f"budget {args.budget:.0f} s leaves no time to train after the probe and --sample-reserve")
-    cfg = config(chosen, [f"trainer.init_from={args.init}", f"optim.warmup_steps={args.warmup}",
-                          f"trainer.max_steps={steps}", f"trainer.max_time={max_time(train_s + 10)}",
-                          f"trainer.output_dir={run_dir}", "trainer.checkpoint_every_n_steps=1000000"])
-    plan = {"init": str(args.init), "batch": chosen, "lr": cfg.optim.lr, "max_steps": steps,
-            "max_time": cfg.trainer.max_time,
-            "train_budget_s": round(train_s, 1), "device": torch.cuda.get_device_name(0) if cuda else "cpu"}
+    # 3. train, 4. export
+    cfg, plan = training_plan(args, probe, chosen, config, run_dir,
+                              torch.cuda.get_device_name(0) if cuda else "cpu", T0)
     say("plan", plan)
-
-    def save_plan():
-        (out / "plan.json").write_text(json.dumps({"probe": probe, "plan": plan}, indent=1))
-
-    save_plan()
-    start = time.time()
-    train(cfg, progress=False)
-    plan["train_wall_s"] = round(time.time() - start, 1)
-    say("trained in", plan["train_wall_s"], "s")
-
-    # 4. export
-    for name in ("best", "last"):
-        if (run_dir / "checkpoints" / f"{name}.ckpt").is_file():
-            plan[name] = export_model(run_dir / "checkpoints" / f"{name}.ckpt", out / f"qm9_{name}.pt").get("training")
-            say("exported", name, plan[name])
-    logs = sorted((run_dir / "logs").glob("version_*/metrics.csv"))
-    if logs:
-        shutil.copy(logs[-1], out / "metrics.csv")
-    save_plan()
+    weights = train_and_export(cfg, run_dir, out, plan, probe, "qm9")
 
     # 5. sample
-    weights = out / "qm9_best.pt" if (out / "qm9_best.pt").is_file() else out / "qm9_last.pt"
     model = load(weights, device=str(dev))
-    deadline, samples, start = T0 + args.budget - 8, [], time.time()
-    for k in range(0, args.sample_n, args.sample_batch):
-        per_chunk = (time.time() - start) / max(k // args.sample_batch, 1)
-        if time.time() + 1.3 * per_chunk > deadline:
-            say("sampling stopped by the budget at", len(samples))
-            break
-        samples += model.sample_mol3d(min(args.sample_batch, args.sample_n - k), steps=100, seed=k,
-                                      batch_size=args.sample_batch, as_arrays=True)
-        torch.save({**pack_samples(samples, QM9_ELEMENTS), "steps": 100, "sampler": model.default_sampler,
-                    "time_power": model.default_time_power, "noise_scale": model.default_noise_scale,
-                    "weights": weights.name,
-                    "seeds": f"chunks of {args.sample_batch}, each seeded with its first index",
-                    "sampling_s": round(time.time() - start, 1), "device": plan["device"]}, out / "samples_raw.pt")
-        say("sampled", len(samples))
+    sample_until(model, args.sample_n, args.sample_batch, 100, T0 + args.budget - 8, out / "samples_raw.pt",
+                 {"sampler": model.default_sampler, "time_power": model.default_time_power,
+                  "noise_scale": model.default_noise_scale, "weights": weights.name, "device": plan["device"]})
     say("done")
 
 
