@@ -467,8 +467,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from moldiff.viz.html import write_report
 
     _use_example(args, protein="protein", ligand="ligand")
-    if args.posebusters not in ("full", "fast", "off"):
-        raise InputError(f"--posebusters must be full, fast or off, got {args.posebusters}")
     out = Path(args.output) if args.output else Path(args.path).with_suffix(".html") if Path(args.path).is_file() \
         else Path(args.path) / "report.html"
     written = write_report(args.path, out, protein=args.protein, ligand=args.ligand, center=args.center,

@@ -245,8 +245,11 @@ def report_molecules(sdf: Path, *, progress: bool = False) -> str:
         for a in m.GetAtoms():
             elements[a.GetSymbol()] = elements.get(a.GetSymbol(), 0) + 1
     total = sum(elements.values()) or 1
-    valid = [m for m in mols if _prop(m, "moldiff_valid", _sanitises(m)) == 1]
-    invalid = [m for m in mols if m not in valid]
+    from moldiff.metrics.pocket import is_valid
+
+    ok = [m.GetIntProp("moldiff_valid") == 1 if m.HasProp("moldiff_valid") else is_valid(m) for m in mols]
+    valid = [m for m, v in zip(mols, ok) if v]
+    invalid = [m for m, v in zip(mols, ok) if not v]
     picks = [(m, "valid") for m in valid[:4]] + [(m, "not valid") for m in invalid[:4]]  # file order: unbiased
     scenes = [mol_scene(m, title=f"{m.GetProp('_Name') if m.HasProp('_Name') else 'molecule'} ({label}; "
                                  f"{m.GetNumAtoms()} atoms)") for m, label in picks]
@@ -369,16 +372,6 @@ def write_report(path, out, *, protein=None, ligand=None, center=None, posebuste
 
 def _num(v, sign) -> float:
     return float(v) if v is not None and v == v else sign * math.inf
-
-
-def _prop(m, key, default):
-    return m.GetIntProp(key) if m.HasProp(key) else default
-
-
-def _sanitises(m) -> int:
-    from moldiff.metrics.pocket import is_valid
-
-    return int(is_valid(m))
 
 
 def _pocket_atoms(protein, reference, center, radius: float = 8.0):
