@@ -111,7 +111,7 @@ def unpack_graphs(a: dict) -> list:
 def prepare(args) -> None:
     import numpy as np
 
-    from moldiff.build import build_datamodule
+    from moldiff.training.build import build_datamodule
     from moldiff.config import TrainConfig, load_config
 
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def _datamodule(name: str, folder: Path, batch: int, workers: int):
 
 
 def _probe(cfg, dm, init: Path | None, dev, steps: int) -> dict:
-    from moldiff.build import build_module
+    from moldiff.training.build import build_module
     from moldiff.training.run import init_weights
 
     module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist).to(dev)

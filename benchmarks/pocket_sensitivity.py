@@ -16,7 +16,7 @@ from torch_geometric.loader import DataLoader
 
 from _common import machine, report
 import moldiff
-from moldiff.build import build_datamodule
+from moldiff.training.build import build_datamodule
 from moldiff.config import TrainConfig, load_config
 from moldiff.diffusion.pocket import pocket_context
 

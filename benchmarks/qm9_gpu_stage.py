@@ -200,7 +200,7 @@ def run(args) -> None:
     say("torch", torch.__version__, torch.cuda.get_device_name(0) if cuda else "cpu")
     rebuild_cache(args.dir)
     from moldiff.api import load
-    from moldiff.build import build_datamodule, build_module
+    from moldiff.training.build import build_datamodule, build_module
     from moldiff.config import TrainConfig, load_config
     from moldiff.data.qm9 import QM9_ELEMENTS
     from moldiff.training.run import init_weights

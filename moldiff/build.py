@@ -1,33 +1,8 @@
-"""The one place where config objects become library objects (registries by short name)."""
+"""Config sections become networks, schedules and codecs (registries by short name); the
+training objects built from a whole run config are :mod:`moldiff.training.build`."""
 from __future__ import annotations
 
-from moldiff.config import DataConfig, DiffusionConfig, ModelConfig, TrainConfig
-
-
-def build_datamodule(cfg: DataConfig, *, bonds: bool = False):
-    """The data module named by ``cfg.name``: :class:`~moldiff.data.datamodule.QM9DataModule`
-    (:class:`~moldiff.data.datamodule.QM9BondDataModule` with ``bonds``, for models that
-    generate bonds) or :class:`~moldiff.data.datamodule.PocketDataModule` (``druglike`` /
-    ``complexes``)."""
-    from moldiff.data.datamodule import PocketDataModule, QM9BondDataModule, QM9DataModule
-
-    if cfg.name != "qm9":
-        return PocketDataModule(
-            cfg.name, root=cfg.root, radius=cfg.radius, split=cfg.split, smiles=cfg.smiles,
-            num_molecules=cfg.num_molecules, val_fraction=cfg.val_fraction, build_workers=cfg.build_workers,
-            batch_size=cfg.batch_size, num_workers=cfg.num_workers, limit_train=cfg.limit_train,
-            limit_val=cfg.limit_val, limit_test=cfg.limit_test, seed=cfg.seed,
-        )
-
-    return (QM9BondDataModule if bonds else QM9DataModule)(
-        batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers,
-        cache=cfg.cache,
-        limit_train=cfg.limit_train,
-        limit_val=cfg.limit_val,
-        limit_test=cfg.limit_test,
-        seed=cfg.seed,
-    )
+from moldiff.config import DiffusionConfig, ModelConfig, TrainConfig
 
 
 def build_codec(cfg: DiffusionConfig, num_types: int):
@@ -99,63 +74,3 @@ def build_bond_network(cfg: ModelConfig, num_types: int, num_charges: int, num_b
     return BondEGNN(num_types, num_charges, num_bonds, hidden=cfg.hidden, edge_hidden=cfg.edge_hidden,
                     layers=cfg.layers, num_rbf=cfg.num_rbf, coords_range=cfg.coords_range,
                     norm_factor=cfg.norm_factor, self_condition=cfg.self_condition)
-
-
-def is_pocket_task(cfg: TrainConfig) -> bool:
-    """Pocket models train on ``druglike`` / ``complexes`` data with the ``pocket_egnn`` network."""
-    return cfg.data.name != "qm9"
-
-
-def check_task(cfg: TrainConfig, where: str = "config") -> None:
-    """Fail before any work when the data set and the network do not go together."""
-    from moldiff.errors import InputError
-
-    if is_bond_model(cfg):
-        if cfg.data.name != "qm9":
-            raise InputError(f"{where}: model.name bond_egnn trains on data.name qm9 (got {cfg.data.name!r})")
-        return
-    pocket_net = cfg.model.name == "pocket_egnn"
-    if is_pocket_task(cfg) != pocket_net:
-        raise InputError(f"{where}: data.name {cfg.data.name!r} needs "
-                         f"{'model.name: pocket_egnn' if is_pocket_task(cfg) else 'model.name egnn or e3nn'}"
-                         f" (got {cfg.model.name!r})")
-
-
-def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist, size_pairs=None, priors=None):
-    """The LightningModule of a run (denoiser, schedule, codec and optimiser settings)."""
-    from moldiff.config import to_dict
-    from moldiff.training.module import DiffusionModule, PocketDiffusionModule
-
-    check_task(cfg)
-    if is_bond_model(cfg):
-        from moldiff.data.qm9_bonds import CHARGES
-        from moldiff.diffusion.flow import BOND_ORDERS
-        from moldiff.training.module import FlowModule
-
-        f = cfg.flow
-        return FlowModule(
-            build_bond_network(cfg.model, len(elements), len(CHARGES), len(BOND_ORDERS)), elements, num_atoms_hist,
-            priors=priors, charges=CHARGES, coord_scale=f.coord_scale, time_alpha=f.time_alpha,
-            weights={"atom_type": f.type_weight, "charge": f.charge_weight, "bond_type": f.bond_weight},
-            coord_noise=f.coord_noise, optimal_transport=f.optimal_transport,
-            self_condition_prob=f.self_condition_prob, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
-            ema_decay=cfg.optim.ema_decay, lr_schedule=cfg.optim.lr_schedule, warmup_steps=cfg.optim.warmup_steps,
-            run_config=to_dict(cfg))
-    codec = build_codec(cfg.diffusion, len(elements))
-    kwargs = {"size_pairs": size_pairs} if is_pocket_task(cfg) else {}
-    cls = PocketDiffusionModule if is_pocket_task(cfg) else DiffusionModule
-    return cls(
-        denoiser=build_denoiser(cfg.model, codec.num_features),
-        schedule=build_schedule(cfg.diffusion),
-        codec=codec,
-        elements=elements,
-        num_atoms_hist=num_atoms_hist,
-        parameterization=cfg.diffusion.parameterization,
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        ema_decay=cfg.optim.ema_decay,
-        lr_schedule=cfg.optim.lr_schedule,
-        warmup_steps=cfg.optim.warmup_steps,
-        run_config=to_dict(cfg),
-        **kwargs,
-    )

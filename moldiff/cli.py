@@ -13,13 +13,16 @@ import sys
 from pathlib import Path
 
 from moldiff import __version__
-from moldiff.checks import SEED_MAX, check_finite, check_num_atoms, check_seed
-from moldiff.config import SAMPLER_NAMES
+from moldiff.checks import SEED_MAX, check_finite, check_seed
+from moldiff.options import DesignOptions, DockOptions, SamplingOptions, add_flags, from_args
 from moldiff.errors import InputError
 from moldiff.paths import check_writable, write_json
 
-#: default Monte Carlo moves per chain of the docking search (the same as DockConfig.search_steps)
-SEARCH_STEPS = 200
+#: flags whose names are not ``--field-name`` (:func:`moldiff.options.add_flags`)
+SAMPLE_FLAGS = {"n": ["-n"]}
+DESIGN_FLAGS = {"n": ["-n"], "join_fragments": ["--no-join"], "relax": ["--no-relax"],
+                "vina_guidance": ["--no-vina-guidance"], "center_radius": ["--center-radius", "--centre-radius"]}
+DOCK_FLAGS = {"num_poses": ["-k"], "refine": ["--no-refine"]}
 
 log = logging.getLogger("moldiff.cli")
 
@@ -243,27 +246,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from moldiff.chem.sdf import write_sdf
     from moldiff.metrics import evaluate
 
-    for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--num-atoms", args.num_atoms), ("--time-power", args.time_power),
-                        ("--noise-scale", args.noise_scale)):
-        if value is not None and value <= 0:
-            raise InputError(f"{flag} must be positive, got {value}")
+    opts = from_args(SamplingOptions, args, {"seed": 0}, flags=SAMPLE_FLAGS)  # validated before any work
     if args.info:
         _print_info(load(args.model, device=args.device), as_json=False)
         return 0
     if args.output is None:
         raise InputError("an output file is required: -o OUT.sdf")
-    if args.num_atoms is not None:
-        check_num_atoms(args.num_atoms, "--num-atoms")
     out = Path(args.output)
     check_writable(out)
     model = load(args.model, device=args.device)
     if not hasattr(model, "sample_mol3d"):
         raise InputError(f"{args.model}: a pocket model (it generates ligands inside a protein pocket); "
                          "use moldiff design or moldiff dock with it")
-    mols3d = model.sample_mol3d(args.n, steps=args.steps, sampler=args.sampler, seed=args.seed,
-                                num_atoms=args.num_atoms, batch_size=args.batch_size, progress=not args.quiet,
-                                time_power=args.time_power, noise_scale=args.noise_scale)
+    mols3d = model.sample_mol3d(options=opts, progress=not args.quiet)
     count = write_sdf(model.to_rdkit(mols3d), out)
     print(f"wrote {count} molecules to {out}")
     if getattr(model, "default_sampler", None) == "flow":  # the bond family: its own bonds first
@@ -320,46 +315,24 @@ def cmd_design(args: argparse.Namespace) -> int:
     if not args.protein:
         raise InputError("moldiff design needs --protein P.pdb with a site (--ligand, --center or --box), "
                          "or --example")
-    num_atoms = args.num_atoms
-    if num_atoms is not None:
-        if num_atoms in ("ref", "reference"):
-            if args.ligand is None:
-                raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
-            num_atoms = "reference"
-        else:
-            try:
-                num_atoms = int(num_atoms)
-            except ValueError:
-                raise InputError(f"--num-atoms must be a number or 'ref', got {args.num_atoms!r}") from None
-    if args.redraw < 0:
-        raise InputError(f"--redraw must be >= 0 (0: off), got {args.redraw}")
-    for flag, value in (("-n", args.n), ("--steps", args.steps), ("--batch-size", args.batch_size),
-                        ("--center-radius", args.center_radius),
-                        ("--num-atoms", num_atoms if isinstance(num_atoms, int) else None),
-                        ("--radius", args.radius), ("--time-power", args.time_power),
-                        ("--noise-scale", args.noise_scale)):
-        if value is not None and value <= 0:
-            raise InputError(f"{flag} must be positive, got {value}")
+    opts = from_args(DesignOptions, args, {"seed": 0}, flags=DESIGN_FLAGS)  # validated before any work
+    if opts.num_atoms == "reference" and args.ligand is None:
+        raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
     site = _site(args)
     out = Path(args.output)
     check_writable(out)
     model = _load_pocket_model(args.model or DESIGN, args.device)
-    mols = model.design(args.protein, **site, radius=args.radius, n=args.n, num_atoms=num_atoms,
-                        steps=args.steps, sampler=args.sampler, seed=args.seed, batch_size=args.batch_size,
-                        progress=not args.quiet, clash_distance=args.clash_distance,
-                        join_fragments=not args.no_join, vina_guidance=not args.no_vina_guidance,
-                        relax=not args.no_relax, time_power=args.time_power, noise_scale=args.noise_scale,
-                        redraw=args.redraw, center_radius=args.center_radius)
+    mols = model.design(args.protein, **site, options=opts, progress=not args.quiet)
     made = [m for m in mols if m is not None]
     if not made:
-        raise InputError(f"none of the {args.n} generated structures could be assembled into a molecule; "
+        raise InputError(f"none of the {opts.n} generated structures could be assembled into a molecule; "
                          "nothing written (try more --steps or another --num-atoms)")
     count = write_sdf(made, out)
     connected = sum(is_connected(m) for m in made)
     sizes = [m.GetNumHeavyAtoms() for m in made]
     print(f"wrote {count} ligands to {out} (protein frame, hydrogens added; model "
           f"{model.card.get('name') or model.card.get('file')})")
-    print(f"  assembled: {count}/{args.n}   connected: {connected}/{args.n}   heavy atoms: "
+    print(f"  assembled: {count}/{opts.n}   connected: {connected}/{opts.n}   heavy atoms: "
           f"{min(sizes)}-{max(sizes)} (median {sorted(sizes)[len(sizes) // 2]})")
     redrawn = sum(m.GetIntProp("moldiff_draws") > 1 for m in made)
     overlapping = sum(not m.GetDoubleProp("moldiff_fit_energy") <= 0 for m in made if m.HasProp("moldiff_fit_energy"))
@@ -426,26 +399,21 @@ def _dock_one(args: argparse.Namespace) -> int:
         raise InputError(f"unexpected arguments {' '.join(args.overrides)} (key=value overrides need a config file)")
     if not args.protein or not args.ligand:
         raise InputError("docking one complex needs both --protein P.pdb and --ligand L.sdf|SMILES")
-    for flag, value in (("-k", args.k), ("--steps", args.steps), ("--radius", args.radius),
-                        ("--conformers", args.conformers), ("--exhaustiveness", args.exhaustiveness),
-                        ("--refine-steps", args.refine_steps + 1), ("--search-steps", args.search_steps + 1),
-                        ("--search-chains", args.search_chains)):
-        if value is not None and value <= 0:
-            raise InputError(f"{flag} must be positive, got {value}")
+    if args.refine is False and args.ranking is None:
+        args.ranking = "fit"  # no refinement: rank by conformer fit
+    opts = from_args(DockOptions, args, flags=DOCK_FLAGS)  # validated before any work
+    if args.exhaustiveness <= 0 or (args.radius is not None and args.radius <= 0):
+        raise InputError("--exhaustiveness and --radius must be positive")
     site = _site(args, reference="reference")
     out = Path(args.output)
     check_writable(out)
     if args.method == "vina":
-        result = vina_dock(args.protein, args.ligand, **site, radius=args.radius or 10.0, k=args.k, seed=args.seed,
-                           exhaustiveness=args.exhaustiveness, conformers=args.conformers)
+        result = vina_dock(args.protein, args.ligand, **site, radius=args.radius or 10.0, k=opts.num_poses,
+                           seed=opts.seed, exhaustiveness=args.exhaustiveness, conformers=opts.conformers)
     else:
         model = _load_pocket_model(args.model, args.device)
-        docker = Docker(model, conformers=args.conformers, refine=not args.no_refine,
-                        ranking="fit" if args.no_refine else "vina", refine_steps=args.refine_steps,
-                        clash_distance=args.clash_distance, search_steps=args.search_steps,
-                        search_chains=args.search_chains)
-        result = docker.dock(args.protein, args.ligand, **site, radius=args.radius, k=args.k, steps=args.steps,
-                             seed=args.seed, progress=not args.quiet)
+        result = Docker(model, opts).dock(args.protein, args.ligand, **site, radius=args.radius,
+                                          progress=not args.quiet)
     reference = None
     if args.reference is not None:
         from moldiff.chem.ligand import read_ligand
@@ -535,18 +503,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
-    """``--sampler``, ``--time-power``, ``--noise-scale`` (each defaulting to the model's)."""
-    parser.add_argument("--sampler", choices=SAMPLER_NAMES, default=None,
-                        help="ddpm (ancestral), ddim (deterministic) or dpm2m (second-order stochastic); "
-                             "default: the model's")
-    parser.add_argument("--time-power", type=finite_float, default=None,
-                        help="step grid t = u^P (default: the model's; P > 1 puts more steps at low noise)")
-    parser.add_argument("--noise-scale", type=finite_float, default=None,
-                        help="scale of the noise added per stochastic step (default: the model's): 1 = the model's "
-                             "distribution, < 1 = lower temperature, more stable and less diverse molecules")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="moldiff", description="Diffusion models for 3D molecules.")
     parser.add_argument("--version", action="version", version=f"moldiff {__version__}")
@@ -594,13 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     sa = sub.add_parser("sample", parents=[common], help="sample molecules from a trained model")
     sa.add_argument("--model", "--checkpoint", dest="model", default=None,
                     help="a shipped model's name (qm9) or a checkpoint file; default: the shipped QM9 model")
-    sa.add_argument("-n", type=int, default=100, help="number of molecules")
     sa.add_argument("-o", "--output", help="output SDF (written atomically)")
-    sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    _add_sampling_args(sa)
-    sa.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
-    sa.add_argument("--batch-size", type=int, default=64, help="molecules per network batch (memory, not results)")
-    sa.add_argument("--num-atoms", type=int, default=None, help="fixed atom count (default: training histogram)")
+    add_flags(sa, SamplingOptions, flags=SAMPLE_FLAGS, defaults={"seed": 0})
     sa.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     sa.add_argument("--info", action="store_true", help="print the model card and exit")
     sa.set_defaults(func=cmd_sample)
@@ -615,32 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
     de.add_argument("--box", type=finite_float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
                     help="site box: centre and size, Å")
-    de.add_argument("--radius", type=finite_float, default=None, help="pocket radius, Å (default: the model's, 10)")
-    de.add_argument("-n", type=int, default=10, help="number of ligands")
     de.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
-    de.add_argument("--num-atoms", default=None, metavar="K|ref",
-                    help="heavy atoms per ligand, or 'ref': the --ligand's count (default: drawn given the pocket size)")
-    de.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
-    _add_sampling_args(de)
-    de.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
-    de.add_argument("--batch-size", type=int, default=16, help="designs per network batch (memory, not results)")
-    de.add_argument("--clash-distance", type=finite_float, default=None, metavar="D",
-                    help="clash guidance: keep predicted ligand atoms D Å from protein atoms at every step "
-                    "(default 2.8; 0: off)")
-    de.add_argument("--no-join", action="store_true",
-                    help="no connectivity guidance (stray fragments are otherwise moved onto the main one at every step)")
-    de.add_argument("--no-relax", action="store_true",
-                    help="no restrained force-field relaxation of the assembled ligands (heavy atoms restrained "
-                    "beyond 0.3 Å, protein contacts not shortened)")
-    de.add_argument("--no-vina-guidance", action="store_true",
-                    help="no energy guidance (the predicted ligand otherwise moves down Vina's energy with the "
-                    "pocket at every step)")
-    de.add_argument("--redraw", type=int, default=2, metavar="K",
-                    help="draw a design again, up to K times, when its Vina-form energy with the pocket is positive "
-                    "(it overlaps the protein); the lowest-energy draw is kept (default 2; 0: off)")
-    de.add_argument("--center-radius", "--centre-radius", dest="center_radius", type=finite_float, default=None, metavar="R",
-                    help="keep the predicted ligand's centre within R Å of the pocket centre at every step "
-                    "(default 3: the pocket's core)")
+    add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
     de.add_argument("--model", default=None,
                     help="shipped model name (default pocket_design; pocket: the docking model) or a checkpoint")
     de.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
@@ -664,20 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="site box: centre and size, Å")
     do.add_argument("--radius", type=finite_float, default=None, help="pocket radius, Å (default 10)")
     do.add_argument("-o", "--output", default="poses.sdf", help="output SDF (one complex)")
-    do.add_argument("-k", type=int, default=10, help="poses to write, best first")
-    do.add_argument("--steps", type=int, default=40, help="sampling steps of the placement model")
-    do.add_argument("--conformers", type=int, default=30, help="RDKit conformers of the ligand")
     do.add_argument("--method", choices=["moldiff", "vina"], default="moldiff",
                     help="moldiff (diffusion placement + search) or vina (AutoDock Vina alone)")
     do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")
-    do.add_argument("--no-refine", action="store_true", help="no Vina refinement; rank by conformer fit")
-    do.add_argument("--refine-steps", type=int, default=20, help="Monte Carlo trials per pose in the refinement")
-    do.add_argument("--search-steps", type=int, default=SEARCH_STEPS, metavar="N",
-                    help="Monte Carlo moves per chain of the batched pose search (0: per-pose trials instead)")
-    do.add_argument("--search-chains", type=int, default=4, metavar="C", help="search chains per placement")
-    do.add_argument("--clash-distance", type=finite_float, default=0.0, metavar="D",
-                    help="clash guidance during placement: predicted ligand atoms kept D Å from the protein (0: off)")
-    do.add_argument("--seed", type=seed_int, default=0, help="random seed (0 to 2^32 - 1): the same seed gives the same result")
+    add_flags(do, DockOptions, flags=DOCK_FLAGS)
     do.add_argument("--model", default=None, help="pocket model: a shipped name or a checkpoint (default: pocket)")
     do.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     do.set_defaults(func=cmd_dock)

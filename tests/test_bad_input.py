@@ -113,7 +113,7 @@ CASES = [
     ("sample: seed -1", lambda f, o: ["sample", "-n", "1", "-o", o, "--seed", "-1"], "--seed", "file"),
     ("sample: noise nan", lambda f, o: ["sample", "-n", "1", "-o", o, "--noise-scale", "nan"], "finite", "file"),
     ("sample: 151 atoms", lambda f, o: ["sample", "-n", "1", "-o", o, "--num-atoms", "151"],
-     "between 1 and 150", "file"),
+     "--num-atoms: 151 is above the maximum 150", "file"),
     ("design: seed 2^63", lambda f, o: ["design", "--protein", f["protein"], "--ligand", f["ligand"], "-o", o,
                                         "--seed", BIG], "--seed", "file"),
     ("design: radius inf", lambda f, o: ["design", "--protein", f["protein"], "--ligand", f["ligand"], "-o", o,

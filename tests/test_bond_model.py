@@ -100,7 +100,6 @@ def test_discrete_flow_sampler_reaches_the_data_distribution_with_the_exact_deno
 
 
 def test_a_tiny_model_learns_one_molecule_with_its_bonds():
-    from torch_geometric.data import Batch
 
     from moldiff.training.module import FlowModule
 

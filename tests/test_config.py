@@ -5,7 +5,7 @@ from typing import Literal
 import pytest
 import torch
 
-from moldiff.build import build_datamodule
+from moldiff.training.build import build_datamodule
 from moldiff.config import (
     DockConfig,
     EvaluateConfig,
@@ -66,7 +66,7 @@ def test_every_yaml_in_configs_is_listed_and_loads():
 
 @pytest.mark.parametrize("rel", sorted(k for k, v in CONFIG_SCHEMAS.items() if v is TrainConfig))
 def test_every_training_config_builds_its_model(rel):
-    from moldiff.build import build_module
+    from moldiff.training.build import build_module
     from moldiff.data import QM9_ELEMENTS
     from moldiff.testing import assert_denoiser_equivariant
 
@@ -154,7 +154,7 @@ def test_load_config_file_errors(tmp_path):
 
 def test_data_and_network_must_go_together(tmp_path):
     """A pocket data set with a free-molecule network (or the reverse) fails before any work."""
-    from moldiff.build import check_task
+    from moldiff.training.build import check_task
 
     cfg = load_config(REPO / "configs/test/pocket_tiny.yaml", TrainConfig, ["model.name=egnn"])
     with pytest.raises(InputError, match="needs model.name: pocket_egnn"):

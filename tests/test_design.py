@@ -16,7 +16,7 @@ from moldiff.chem.assemble import assemble_ligand, connectivity
 from moldiff.chem.molecule import Mol3D
 from moldiff.cli import main
 from moldiff.errors import InputError
-from moldiff.diffusion.pocket import sample_ligand_sizes
+from moldiff.ligand_design import generate, sample_ligand_sizes
 
 
 def _heavy(mol: Chem.Mol) -> Mol3D:
@@ -138,9 +138,9 @@ def test_pocket_model_designs_in_the_protein_frame_reproducibly(pocket_run, site
     model.default_sampler = "dpm2m"
     np.testing.assert_array_equal(model.design_mol3d(protein, seed=1, **kwargs)[0].pos,
                                   model.design_mol3d(protein, seed=1, sampler="dpm2m", **kwargs)[0].pos)
-    with pytest.raises(InputError, match="noise scale"):
+    with pytest.raises(InputError, match="noise_scale: 1.5 is above the maximum"):
         model.design_mol3d(protein, seed=1, noise_scale=1.5, **kwargs)
-    with pytest.raises(InputError, match="unknown sampler"):
+    with pytest.raises(InputError, match="sampler: .euler. is not one of"):
         model.design_mol3d(protein, seed=1, sampler="euler", **kwargs)
 
 
@@ -202,7 +202,8 @@ def test_connectivity_guidance_makes_one_fragment(pocket_run, site):
 def test_ligand_pocket_energy_tells_a_fit_from_an_overlap(site):
     from moldiff.chem.ligand import read_ligand
     from moldiff.data.protein import binding_site
-    from moldiff.docking.energy import ligand_pocket_energy, protein_xs_types
+    from moldiff.vina.energy import ligand_pocket_energy
+    from moldiff.vina.typing import protein_xs_types
 
     protein, ligand = site
     _, pocket, ligand_pos = binding_site(protein, reference=ligand, radius=10.0)
@@ -226,8 +227,8 @@ def test_redraw_replaces_designs_that_overlap_the_protein(pocket_run, site):
     # the tiny model without guidance puts designs into the protein (see the clash test)
     kwargs = {"ligand": ligand, "n": 6, "steps": 8, "num_atoms": 12, "seed": 1, "clash_distance": 0,
               "join_fragments": False, "vina_guidance": False, "center_radius": 7.0}
-    once, _, fits_once = model._generate(protein, redraw=0, **kwargs)
-    again, _, fits = model._generate(protein, redraw=2, **kwargs)
+    once, _, fits_once = generate(model, protein, redraw=0, **kwargs)
+    again, _, fits = generate(model, protein, redraw=2, **kwargs)
     assert [d for _, d in fits_once] == [1] * 6
     assert any(e > 0 for e, _ in fits_once), fits_once
     for k, ((e0, _), (e, draws)) in enumerate(zip(fits_once, fits)):
@@ -262,13 +263,13 @@ def test_redraw_shrinks_prior_sizes_only(pocket_run, site, monkeypatch):
     monkeypatch.setattr(pocket_module, "sample_in_pocket", spy)
     kwargs = {"ligand": ligand, "n": 4, "steps": 4, "seed": 1, "clash_distance": 0, "join_fragments": False,
               "vina_guidance": False, "center_radius": 7.0, "redraw": 2}
-    _, _, fits = model._generate(protein, **kwargs)  # sizes from the prior
+    _, _, fits = generate(model, protein, **kwargs)  # sizes from the prior
     assert len(calls) > 1, fits
     first = calls[0]
     bad = [i for i, (e, draws) in enumerate(fits) if draws > 1]
     assert calls[1] == [max(2, round(first[i] * 0.8)) for i in bad]
     calls.clear()
-    model._generate(protein, num_atoms=12, **kwargs)  # a size the user gave is kept
+    generate(model, protein, num_atoms=12, **kwargs)  # a size the user gave is kept
     assert len(calls) > 1 and all(size == 12 for call in calls for size in call)
 
 
@@ -287,7 +288,7 @@ def test_design_keeps_the_ligand_centre_in_the_pocket_core(pocket_run, site):
 
     assert max(offsets(1.0)) <= 1.05  # (float32 sampling)
     assert max(offsets(7.0)) > 1.5
-    with pytest.raises(InputError, match="center radius"):
+    with pytest.raises(InputError, match="center_radius must be positive"):
         model.design_mol3d(protein, ligand=ligand, n=1, steps=2, center_radius=0)
 
 
@@ -332,11 +333,11 @@ def test_design_cli_writes_ligands_and_evaluate_scores_them(pocket_run, site, tm
     (["--center", "500", "500", "500"], "no protein atoms within"),
     ([], "exactly one of"),
     (["--ligand", "NOT_A_FILE.sdf"], "no such ligand file"),
-    (["--center", "0", "0", "0", "--num-atoms", "0"], "--num-atoms must be positive"),
-    (["--center", "0", "0", "0", "--clash-distance", "-1"], "clash distance must be >= 0"),
+    (["--center", "0", "0", "0", "--num-atoms", "0"], "--num-atoms: 0 is below the minimum 2"),
+    (["--center", "0", "0", "0", "--clash-distance", "-1"], "--clash-distance: -1.0 is below the minimum 0.0"),
     (["--center", "0", "0", "0", "--num-atoms", "ref"], "--num-atoms ref needs --ligand"),
-    (["--center", "0", "0", "0", "--num-atoms", "many"], "--num-atoms must be a number or 'ref'"),
-    (["--center", "0", "0", "0", "--redraw", "-1"], "--redraw must be >= 0"),
+    (["--center", "0", "0", "0", "--num-atoms", "many"], "expected a number or 'ref'"),
+    (["--center", "0", "0", "0", "--redraw", "-1"], "--redraw: -1 is below the minimum 0"),
     (["--center", "0", "0", "0", "--center-radius", "0"], "--center-radius must be positive"),
 ])
 def test_design_cli_bad_input(pocket_run, site, tmp_path, capsys, args, message):
@@ -405,7 +406,8 @@ def test_vina_maps_cover_donor_types(shared_data):
     from rdkit.Chem import AllChem
 
     from moldiff.docking.dock import read_site
-    from moldiff.metrics.pocket import VinaScorer, pocket_residues
+    from moldiff.vina.prepare import pocket_residues
+    from moldiff.vina.scorer import VinaScorer
 
     folder = shared_data / "posebusters_dev" / "6M2B_EZO"
     prot, pocket, centre, _ = read_site(folder / "6M2B_EZO_protein.pdb", reference=folder / "6M2B_EZO_ligand.sdf")
@@ -501,7 +503,7 @@ def test_pocket_data_packed_for_a_gpu_machine_round_trips_and_trains(tmp_path, s
     import sys
 
     import moldiff
-    from moldiff.build import build_datamodule
+    from moldiff.training.build import build_datamodule
     from moldiff.config import TrainConfig, load_config
     from moldiff.data.datamodule import PocketDataModule
     from moldiff.training.run import train

@@ -13,7 +13,8 @@ from rdkit import Chem
 
 from helpers import embed
 from moldiff.cli import main
-from moldiff.docking.pose import ConformerProjection, embed_conformers, kabsch, prepare_ligand, symmetric_rmsd
+from moldiff.docking.pose import ConformerProjection, embed_conformers, prepare_ligand, symmetric_rmsd
+from moldiff.geometry import kabsch
 
 TINY = ["num_poses=3", "steps=8", "conformers=4", "search_steps=3", "search_chains=1", "vina.exhaustiveness=1"]
 
@@ -194,7 +195,7 @@ def test_vina_receptor_keeps_cofactors_in_the_pocket(shared_data):
     """meeko types amino acids only; cofactors in the pocket (here NADP) must still be there,
     or Vina places ligands into their site (PoseBusters' cofactor-overlap checks then fail)."""
     from moldiff.data.protein import read_protein, select_pocket
-    from moldiff.metrics.pocket import pocket_residues, receptor_pdbqt
+    from moldiff.vina.prepare import pocket_residues, receptor_pdbqt
 
     folder = shared_data / "posebusters_dev" / "6XG5_TOP"
     ligand = Chem.MolFromMolFile(str(folder / "6XG5_TOP_ligand.sdf"))

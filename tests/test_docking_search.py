@@ -13,8 +13,10 @@ pytest.importorskip("vina")
 
 from moldiff.docking.dock import DOCKING_ELEMENTS, box_size, read_site  # noqa: E402
 from moldiff.docking.pose import embed_conformers, prepare_ligand, symmetric_rmsd, with_heavy_coordinates  # noqa: E402
-from moldiff.docking.search import PoseSearch, rotatable_bonds, rotation_matrix, twist  # noqa: E402
-from moldiff.metrics.pocket import VinaScorer, pocket_residues  # noqa: E402
+from moldiff.docking.search import PoseSearch, rotatable_bonds, twist  # noqa: E402
+from moldiff.geometry import rotvec_to_matrix as rotation_matrix  # noqa: E402
+from moldiff.vina.prepare import pocket_residues  # noqa: E402
+from moldiff.vina.scorer import VinaScorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_energy_matches_vinas_own_score(site):
     atom = 0  # every grid point as the position of ligand atom 0, alone
     pair = exact.energy.radii[atom]
     r = torch.cdist(points, exact.energy.rec_pos)
-    from moldiff.docking.energy import pair_energy
+    from moldiff.vina.energy import pair_energy
 
     direct = (pair_energy(r - pair, exact.energy.hydrophobic[atom], exact.energy.hbond[atom]) * (r < 8)).sum(1)
     interpolated = maps(points[None], energy.channel[atom:atom + 1].expand(40))[0]
@@ -101,7 +103,7 @@ def test_search_finds_the_crystal_pose_back_from_a_displaced_start(site):
     short search returns a lowest-energy pose within 2.5 Å of the crystal pose, at an energy
     no higher than that of the superposed conformer locally optimised (the crystal basin as
     the search's conformers can reach it)."""
-    from moldiff.docking.pose import kabsch
+    from moldiff.geometry import kabsch
     from moldiff.docking.search import move
 
     xtal, confs, scorer = site
@@ -148,18 +150,6 @@ def test_docker_search_returns_k_ranked_poses_reproducibly(site, shared_data):
     assert not any(p.HasProp("search_energy") for p in poses) and fits == sorted(fits) and np.isfinite(fits).all()
 
 
-def test_search_defaults_agree_between_the_api_the_config_and_the_command_line():
-    import inspect
-
-    from moldiff.cli import SEARCH_STEPS
-    from moldiff.config import DockConfig
-    from moldiff.docking import Docker
-
-    api = inspect.signature(Docker).parameters
-    assert SEARCH_STEPS == DockConfig().search_steps == api["search_steps"].default
-    assert DockConfig().search_chains == api["search_chains"].default
-
-
 def test_vina_guidance_energy_and_step(site, shared_data):
     """Design-time energy guidance: with the pocket typed from residue templates (no receptor
     preparation) and the ligand's own types it reproduces Vina's intermolecular score of the
@@ -167,7 +157,7 @@ def test_vina_guidance_energy_and_step(site, shared_data):
     guidance call lowers the energy of a displaced pose, leaves a pose of a pocket-less complex
     alone, and does nothing above ``t_max``."""
     from moldiff.diffusion.guidance import VinaGuidance
-    from moldiff.docking.energy import heavy_atom_xs_types, protein_xs_types
+    from moldiff.vina.typing import heavy_atom_xs_types, protein_xs_types
     from moldiff.docking.search import ligand_xs_types
 
     xtal, _, scorer = site

@@ -42,7 +42,7 @@ def test_the_model_cards_in_docs_are_generated_from_their_json():
 
     for name in names():
         path = REPO / "docs" / "cards" / f"{name}.md"
-        assert path.read_text() == card_markdown(name), f"regenerate: python -m moldiff.pretrained.cards docs/cards"
+        assert path.read_text() == card_markdown(name), "regenerate: python -m moldiff.pretrained.cards docs/cards"
 
 
 def test_every_cli_option_has_help_and_shows_its_default():

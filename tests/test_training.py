@@ -85,15 +85,15 @@ def test_load_and_sample_is_reproducible(tiny_run):
         assert elements == m.symbols and (pos == m.pos).all() and (charges == m.charge).all()
     for m in fixed:  # centre of mass stays at the origin through the whole run
         assert abs(m.pos.mean(0)).max() < 1e-4
-    with pytest.raises(InputError, match="positive"):
+    with pytest.raises(InputError, match="n: 0 is below the minimum 1"):
         model.sample(0)
-    with pytest.raises(InputError, match="steps must be positive"):
+    with pytest.raises(InputError, match="steps: 0 is below the minimum 1"):
         model.sample(2, steps=0)
-    with pytest.raises(InputError, match="time power must be positive"):
+    with pytest.raises(InputError, match="time_power must be positive"):
         model.sample(2, steps=3, time_power=-1.0)
     dense = model.sample_mol3d(2, steps=3, seed=0, time_power=2.0)  # another step grid, another path
     assert all(m is not None for m in dense) and not (dense[0].pos == model.sample_mol3d(2, steps=3, seed=0)[0].pos).all()
-    with pytest.raises(InputError, match="unknown sampler"):
+    with pytest.raises(InputError, match="sampler: .euler. is not one of"):
         model.sample(2, steps=3, sampler="euler")
 
 
@@ -196,10 +196,10 @@ def test_cli_train_sample_evaluate_end_to_end(tmp_path):
     assert json.loads(metrics_json.read_text())["n"] == 6
     # bad input: one line, exit 2, nothing written
     for args, fragment in [
-        (["-n", "0"], "-n must be positive"),
-        (["--steps", "-1"], "--steps must be positive"),
+        (["-n", "0"], "-n: 0 is below the minimum 1"),
+        (["--steps", "-1"], "--steps: -1 is below the minimum 1"),
         (["--time-power", "0"], "--time-power must be positive"),
-        (["--noise-scale", "1.5"], "noise scale must be in (0, 1]"),
+        (["--noise-scale", "1.5"], "--noise-scale: 1.5 is above the maximum 1.0"),
         (["-o", str(tmp_path / "missing" / "x.sdf")], "does not exist"),
     ]:
         base = ["sample", "--checkpoint", str(ckpt), "-o", str(tmp_path / "never.sdf")]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rdkit import Chem
 
+from moldiff.chem.tables import AMINO_ACIDS
 from moldiff.errors import InputError
 from moldiff.paths import read_text
 
@@ -27,8 +28,7 @@ def _hydrogens(mol: Chem.Mol, mode: str, where: str) -> Chem.Mol:
 
 #: a "ligand" with more heavy atoms than this is refused (a protein or a complex passed by mistake)
 MAX_LIGAND_HEAVY_ATOMS = 250
-_AMINO_ACIDS = frozenset({"ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
-                          "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL"})
+_AMINO_ACIDS = frozenset(AMINO_ACIDS)
 
 
 def _check_not_a_protein(mol: Chem.Mol, where: str) -> None:

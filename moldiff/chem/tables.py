@@ -77,3 +77,17 @@ CHARGED_VALENCES: dict[tuple[str, int], tuple[int, ...]] = {
     ("Cl", 0): (1,), ("Br", 0): (1,), ("I", 0): (1,), ("As", 0): (3,),
     ("Hg", 0): (1, 2), ("Bi", 0): (3, 5),
 }
+
+
+# --- residues and pocket atoms (the one copy: data, chemistry, docking and Vina typing read these)
+#: the 20 standard amino acids (PDB residue names)
+AMINO_ACIDS = ("ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
+               "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL")
+#: protonation-state and modified-residue names read as their standard amino acid
+RESIDUE_ALIASES = {"HID": "HIS", "HIE": "HIS", "HIP": "HIS", "HSD": "HIS", "HSE": "HIS", "HSP": "HIS",
+                   "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS", "MSE": "MET"}
+#: metal elements (capitalised symbols): pocket atoms of class ``metal``, Vina's metal donors
+METALS = frozenset({"Li", "Na", "K", "Mg", "Ca", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Cd", "Hg", "Sr", "Ba",
+                    "Cs", "Rb", "Pt", "Au", "Ag", "Mo", "W", "V", "Cr", "Al", "Ga", "Pb", "Sn"})
+#: pocket atom vocabulary; anything else is "metal" or "other", never dropped
+POCKET_ELEMENTS = ("C", "N", "O", "S", "H", "P", "Se", "metal", "other")

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from moldiff.chem.tables import AMINO_ACIDS, METALS, POCKET_ELEMENTS, RESIDUE_ALIASES  # noqa: F401 -- re-exported
 from moldiff.errors import InputError
 
 WATERS = frozenset({"HOH", "WAT", "H2O", "DOD", "D2O", "TIP", "TIP3", "SOL"})
 BACKBONE_ATOMS = frozenset({"N", "CA", "C", "O", "OXT"})
-AMINO_ACIDS = ("ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE",
-               "LEU", "LYS", "MET", "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL")
 #: residue names of nucleic acids (RNA and DNA targets have no amino acids)
 NUCLEOTIDES = frozenset({"A", "C", "G", "U", "I", "DA", "DC", "DG", "DT", "DI"})
 _DUPLICATE = re.compile(r"defined twice|duplicate residue", re.IGNORECASE)
@@ -40,8 +39,6 @@ def _is_hydrogen_twice(message: str) -> bool:
     name, residue = match.group(1), match.group(2)
     return name.lstrip("0123456789")[:1] in ("H", "D") and residue.upper() not in ("HG", "HO", "HF", "HS")
 #: common alternative residue names -> the standard one
-RESIDUE_ALIASES = {"HID": "HIS", "HIE": "HIS", "HIP": "HIS", "HSD": "HIS", "HSE": "HIS", "HSP": "HIS",
-                   "CYX": "CYS", "CYM": "CYS", "ASH": "ASP", "GLH": "GLU", "LYN": "LYS", "MSE": "MET"}
 
 
 @dataclass
@@ -111,7 +108,6 @@ def read_protein(path: str | Path, *, hydrogens: bool = False, waters: bool = Fa
         InputError: missing file, unreadable structure, or no atoms left.
     """
     from Bio.PDB import MMCIFParser, PDBParser
-    from Bio.PDB.PDBExceptions import PDBConstructionWarning
 
     path = Path(path)
     if not path.is_file():
@@ -250,10 +246,6 @@ def binding_site(protein, *, reference=None, center=None, box=None, radius: floa
     return prot, pocket, ligand_pos
 
 
-#: pocket atom vocabulary; anything else is "metal" or "other", never dropped
-POCKET_ELEMENTS = ("C", "N", "O", "S", "H", "P", "Se", "metal", "other")
-METALS = frozenset({"Li", "Na", "K", "Mg", "Ca", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Cd", "Hg", "Sr", "Ba",
-                    "Cs", "Rb", "Pt", "Au", "Ag", "Mo", "W", "V", "Cr", "Al", "Ga", "Pb", "Sn"})
 
 
 def pocket_element_index(elements) -> np.ndarray:

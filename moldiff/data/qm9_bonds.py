@@ -259,7 +259,7 @@ class QM9BondDataset(torch.utils.data.Dataset):
     def collate(self, items, *, center: bool = True):
         from torch_geometric.data import Batch
 
-        from moldiff.nn.graph import full_edges
+        from moldiff.geometry import full_edges
 
         a, bt = self.arrays, self.bonds
         k = torch.as_tensor(self.rows[np.asarray(items, dtype=np.int64)])

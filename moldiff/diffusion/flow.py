@@ -33,14 +33,15 @@ import torch
 from torch.nn import functional as F
 from torch_geometric.utils import scatter
 
+from moldiff.geometry import remove_mean, rotation_from_covariance
+
 #: bond classes: index = class; order 1.5 is aromatic (RDKit's double value)
 BOND_ORDERS = (0.0, 1.0, 2.0, 3.0, 1.5)
 BOND_NAMES = ("none", "single", "double", "triple", "aromatic")
 
 
-def centre(x: torch.Tensor, batch: torch.Tensor, num_graphs: int | None = None) -> torch.Tensor:
-    """``x`` (N, 3) with each molecule's mean removed."""
-    return x - scatter(x, batch, dim=0, dim_size=num_graphs, reduce="mean")[batch]
+#: ``x`` (N, 3) with each molecule's mean removed
+centre = remove_mean
 
 
 def upper_pairs(edge_index: torch.Tensor) -> torch.Tensor:
@@ -76,9 +77,8 @@ def align(x0: torch.Tensor, x1: torch.Tensor, batch: torch.Tensor, num_graphs: i
     """
     cov = torch.zeros(num_graphs, 3, 3, dtype=x0.dtype, device=x0.device)
     cov.index_add_(0, batch, x0[:, :, None] * x1[:, None, :])
-    u, _, vh = torch.linalg.svd(cov)
-    rot = u @ vh  # maps x0 onto x1: x0 @ rot
-    return torch.einsum("ni,nij->nj", x0, rot[batch])
+    rot = rotation_from_covariance(cov, proper=False)  # x0 @ rot.T ~ x1
+    return torch.einsum("nj,nij->ni", x0, rot[batch])
 
 
 def interpolate_categorical(x1: torch.Tensor, t_item: torch.Tensor, prior: torch.Tensor, *,

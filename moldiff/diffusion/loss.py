@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch_geometric.utils import scatter
 
-from moldiff.diffusion.noise import remove_mean
+from moldiff.geometry import remove_mean
 from moldiff.diffusion.schedule import VPSchedule
 from moldiff.diffusion.wrappers import target_for
 

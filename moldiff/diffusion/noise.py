@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import torch
-from torch_geometric.utils import scatter
 
+from moldiff.geometry import remove_mean
 
-def remove_mean(x: torch.Tensor, batch: torch.Tensor, num_graphs: int | None = None) -> torch.Tensor:
-    """Subtract each graph's mean from ``x`` (N, D) -> (N, D) (zero centre of geometry)."""
-    mean = scatter(x, batch, dim=0, dim_size=num_graphs, reduce="mean")
-    return x - mean[batch]
+__all__ = ["com_free_noise", "gaussian_noise", "remove_mean"]
 
 
 def com_free_noise(

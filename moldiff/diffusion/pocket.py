@@ -13,24 +13,20 @@ from __future__ import annotations
 
 import torch
 from torch.nn.functional import one_hot
+
 from torch_geometric.utils import scatter
 
-from moldiff.data.protein import AMINO_ACIDS, POCKET_ELEMENTS
+from moldiff.chem.tables import AMINO_ACIDS, POCKET_ELEMENTS
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.guidance import FragmentJoin, PocketRepulsion, VinaGuidance, compose
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.schedule import VPSchedule
+from moldiff.geometry import graph_means
 
 #: Å: ligand centres lie within this distance of their pocket's centre (fep_benchmark
 #: training complexes, 10 Å pockets: median 2.7, 99th percentile 6.5, maximum 6.7); the
 #: default of :func:`sample_in_pocket` (docking places a given ligand with it)
 LIGAND_CENTER_RADIUS = 7.0
-#: Å: the tighter centre radius ligand design uses (:meth:`moldiff.api.PocketModel.design_mol3d`):
-#: within 7 Å a generated ligand's centre could drift into the pocket's most buried part, where
-#: no ligand fits (on 4 posebusters_dev pockets x 8 designs, 25 % of designs had a positive
-#: Vina score at 7 Å, 3 % at 3 Å; the worst had their centres 6.4-8 Å from the pocket centre);
-#: 3 Å is about the training complexes' median offset (README, pocket-conditioned design)
-DESIGN_CENTER_RADIUS = 3.0
 #: pocket feature width: element one-hot, residue one-hot (20 + other), backbone flag
 POCKET_FEATURES = len(POCKET_ELEMENTS) + len(AMINO_ACIDS) + 1 + 1
 
@@ -44,7 +40,7 @@ def encode_pocket(atom_type: torch.Tensor, residue_type: torch.Tensor, backbone:
 
 def pocket_centres(pocket_pos: torch.Tensor, pocket_batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
     """(B, 3) mean position of each complex's pocket atoms."""
-    return scatter(pocket_pos, pocket_batch, dim=0, dim_size=num_graphs, reduce="mean")
+    return graph_means(pocket_pos, pocket_batch, num_graphs)
 
 
 def pocket_context(batch, dtype=torch.float32) -> tuple[dict, torch.Tensor]:
@@ -72,7 +68,7 @@ def pocket_diffusion_loss(denoiser, schedule: VPSchedule, codec: FeatureCodec, b
     context, centres = pocket_context(batch, dtype)
     no_pocket = batch.pocket_pos.shape[0] == 0
     if no_pocket:
-        centres = scatter(batch.pos, batch.batch, dim=0, dim_size=batch.num_graphs, reduce="mean")
+        centres = graph_means(batch.pos, batch.batch, batch.num_graphs)
     pos = batch.pos - centres[batch.batch]
     h = codec.encode(batch.atom_type, batch.charge, dtype=dtype)
     return diffusion_loss(denoiser, schedule, pos, h, batch.batch, batch.num_graphs, parameterization=parameterization,
@@ -133,26 +129,6 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                 single = torch.zeros(m.num_atoms, dtype=torch.long)
                 m.pos = FragmentJoin(single)(torch.as_tensor(m.pos)).numpy()
     return out
-
-
-def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int, num_atoms_hist=None, *,
-                        neighbours: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Ligand heavy-atom counts for a pocket of ``num_pocket_atoms`` atoms.
-
-    Drawn from the ``neighbours`` training complexes whose pocket size is closest (a
-    nearest-neighbour estimate of p(ligand size | pocket size)); without training pairs
-    (a model never trained on pockets) from ``num_atoms_hist``.
-    """
-    from moldiff.data.stats import sample_from_histogram
-
-    if size_pairs is None or size_pairs.shape[1] == 0:
-        if num_atoms_hist is None:
-            raise ValueError("no pocket-size pairs and no atom-count histogram to draw ligand sizes from")
-        return sample_from_histogram(num_atoms_hist, n, generator)
-    pocket, ligand = size_pairs[0].double(), size_pairs[1]
-    nearest = torch.argsort((pocket - num_pocket_atoms).abs(), stable=True)[: min(neighbours, len(pocket))]
-    pick = torch.randint(len(nearest), (n,), generator=generator)
-    return ligand[nearest[pick]].long()
 
 
 def pocket_batch_from(pocket_data, copies: int):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from moldiff.diffusion.noise import remove_mean
+from moldiff.geometry import remove_mean
 from moldiff.diffusion.schedule import VPSchedule
 
 PARAMETERIZATIONS = ("eps", "x0", "v", "residual")

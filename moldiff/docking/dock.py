@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from moldiff.checks import check_seed
 from moldiff.docking.pose import (embed_conformers, fit_conformer, prepare_ligand, with_coordinates,
                                   with_heavy_coordinates)
 from moldiff.errors import InputError
+from moldiff.options import DockOptions, resolve
 from moldiff.progress import Progress, progress_iter
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ log = logging.getLogger(__name__)
 DOCKING_ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B")
 #: Å, the Vina box edge: the ligand's largest extent plus this, within [BOX_MIN, BOX_MAX]
 BOX_PADDING, BOX_MIN, BOX_MAX = 10.0, 20.0, 30.0
-RANKINGS = ("vina", "fit")
-#: how initial poses are made: the pocket diffusion model, or (ablation) random rigid
-#: placements of random conformers within 2 Å of the site centre
-PLACEMENTS = ("diffusion", "random")
 
 
 @dataclass
@@ -99,7 +95,8 @@ def _load_ligand(ligand, where: str | None = None) -> tuple[Chem.Mol, str]:
 
 
 def _scorer(protein_file, pocket, centre, size, seed):
-    from moldiff.metrics.pocket import VinaScorer, pocket_residues
+    from moldiff.vina.prepare import pocket_residues
+    from moldiff.vina.scorer import VinaScorer
 
     return VinaScorer(protein_file, pocket_residues(pocket), centre, size=size, seed=seed)
 
@@ -125,7 +122,9 @@ class Docker:
         >>> result.poses[0].GetDoubleProp("score")
 
     Args:
-        model: a :class:`~moldiff.api.PocketModel`. conformers: RDKit conformers fitted to
+        model: a :class:`~moldiff.models.PocketModel`.
+        options: a :class:`~moldiff.options.DockOptions` (defaults, bounds and help shared with
+            ``moldiff dock`` and experiment configs), or its fields as keywords. conformers: RDKit conformers fitted to
             each placement. refine: Vina local optimisation of every pose (needs the
             ``eval`` extra). ranking: ``"vina"`` (score after refinement) or ``"fit"``
             (conformer-fit RMSD to the sampled placement; no Vina needed). project: restrict
@@ -146,23 +145,12 @@ class Docker:
             itself and ranked by its score. 0: off. Used with ``ranking="vina"`` only.
     """
 
-    def __init__(self, model, *, conformers: int = 30, refine: bool = True, ranking: str = "vina",
-                 project: bool = True, refine_steps: int = 0, placement: str = "diffusion",
-                 clash_distance: float | None = None, search_steps: int = 200, search_chains: int = 4):
-        if ranking not in RANKINGS:
-            raise InputError(f"unknown ranking {ranking!r}; choose one of {', '.join(RANKINGS)}")
-        if conformers < 1:
-            raise InputError(f"conformers must be positive, got {conformers}")
-        self.model, self.conformers, self.refine, self.ranking = model, conformers, refine, ranking
-        if placement not in PLACEMENTS:
-            raise InputError(f"unknown placement {placement!r}; choose one of {', '.join(PLACEMENTS)}")
-        self.project, self.refine_steps, self.placement = project, refine_steps, placement
-        if clash_distance is not None and clash_distance < 0:
-            raise InputError(f"clash distance must be >= 0 (0: off), got {clash_distance}")
-        self.clash_distance = clash_distance or None
-        if search_steps < 0 or search_chains < 1:
-            raise InputError(f"search_steps must be >= 0 and search_chains >= 1, got {search_steps}, {search_chains}")
-        self.search_steps, self.search_chains = search_steps, search_chains
+    def __init__(self, model, options: DockOptions | None = None, *, project: bool = True, **values):
+        self.model, self.project = model, project
+        self.options = o = resolve(DockOptions, options, **values)
+        self.conformers, self.refine, self.ranking, self.placement = o.conformers, o.refine, o.ranking, o.placement
+        self.refine_steps, self.search_steps, self.search_chains = o.refine_steps, o.search_steps, o.search_chains
+        self.clash_distance = o.clash_distance or None
 
     @property
     def elements(self) -> tuple[str, ...]:
@@ -200,20 +188,21 @@ class Docker:
         return out
 
     def dock(self, protein, ligand, *, reference=None, center=None, box=None, radius: float | None = None,
-             k: int = 10, steps: int = 50, sampler: str = "ddpm", seed: int = 0,
+             k: int | None = None, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
              name: str | None = None, progress: bool = False) -> DockingResult:
         """Dock ``ligand`` (path, SMILES or RDKit molecule; its coordinates are ignored) into
         the site of ``protein`` given by exactly one of ``reference``/``center``/``box``.
-        Returns ``k`` poses best first. ``progress``: bars for placement (poses), the search
-        (Monte Carlo moves) and the refinement (poses)."""
+        Returns ``k`` poses best first. ``k`` (``num_poses``), ``steps``, ``sampler``, ``seed``:
+        this call's values of those options (default: the docker's). ``progress``: bars for
+        placement (poses), the search (Monte Carlo moves) and the refinement (poses)."""
         from moldiff.data.protein import pocket_graph
-        from moldiff.metrics.pocket import vina_available
+        from moldiff.vina.scorer import vina_available
 
         start = time.perf_counter()
-        for label, value in (("k", k), ("steps", steps)):
-            if value < 1:
-                raise InputError(f"{label} must be positive, got {value}")
-        check_seed(seed)
+        given = {key: v for key, v in (("num_poses", k), ("steps", steps), ("sampler", sampler), ("seed", seed))
+                 if v is not None}
+        opts = resolve(DockOptions, self.options, **given)
+        k, steps, sampler, seed = opts.num_poses, opts.steps, opts.sampler, opts.seed
         mol, where = _load_ligand(ligand, name)
         lig = prepare_ligand(mol, self.elements, where=where)
         prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box,
@@ -308,15 +297,14 @@ def random_placements(confs: Chem.Mol, centre, k: int, seed: int) -> list[np.nda
     """``k`` heavy-atom placements: a random conformer, uniformly random orientation, its centre
     uniformly within 2 Å of ``centre`` (the ablation baseline of the diffusion placement)."""
     from moldiff.docking.pose import heavy_indices
+    from moldiff.geometry import random_rotations
 
     rng = np.random.default_rng(seed)
     heavy = heavy_indices(confs)
     out = []
     for _ in range(k):
         pos = confs.GetConformers()[int(rng.integers(confs.GetNumConformers()))].GetPositions()[heavy]
-        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
-        q = q * np.sign(np.diag(r))
-        q = q if np.linalg.det(q) > 0 else -q
+        q = random_rotations(1, generator=torch.Generator().manual_seed(int(rng.integers(2**31))))[0].numpy()
         shift = rng.normal(size=3)
         shift *= 2.0 * rng.uniform() ** (1 / 3) / np.linalg.norm(shift)
         out.append((pos - pos.mean(0)) @ q.T + np.asarray(centre) + shift)
@@ -326,8 +314,8 @@ def random_placements(confs: Chem.Mol, centre, k: int, seed: int) -> list[np.nda
 def _perturb(pose: Chem.Mol, confs: Chem.Mol, rng: np.random.Generator) -> Chem.Mol:
     """A Monte Carlo trial: a random rigid move of ``pose`` (up to 2 Å, 45°) or, every
     other time, a random conformer of ``confs`` superposed on it (same atom order)."""
-    from moldiff.docking.pose import heavy_indices, superpose, with_coordinates
-    from moldiff.docking.search import rotation_matrix
+    from moldiff.docking.pose import heavy_indices, with_coordinates
+    from moldiff.geometry import rotvec_to_matrix, superpose
 
     pos = pose.GetConformer().GetPositions()
     heavy = heavy_indices(pose)
@@ -337,7 +325,7 @@ def _perturb(pose: Chem.Mol, confs: Chem.Mol, rng: np.random.Generator) -> Chem.
     else:
         axis = rng.normal(size=3)
         axis /= np.linalg.norm(axis)
-        rot = rotation_matrix(torch.as_tensor(rng.uniform(-np.pi / 4, np.pi / 4) * axis)[None])[0].numpy()
+        rot = rotvec_to_matrix(torch.as_tensor(rng.uniform(-np.pi / 4, np.pi / 4) * axis)[None])[0].numpy()
         centre = pos[heavy].mean(0)
         step = rng.normal(size=3)
         new = (pos - centre) @ rot.T + centre + 2.0 * rng.uniform() * step / np.linalg.norm(step)
@@ -356,13 +344,13 @@ def vina_dock(protein, ligand, *, reference=None, center=None, box=None, radius:
     ligand started from the first of the same seeded RDKit conformers. Vina's search runs in a
     worker process given at most ``seconds`` (None: no bound); over it, :class:`InputError`
     says it timed out (an experiment records the complex as an error and goes on)."""
-    from moldiff.metrics.pocket import vina_available
+    from moldiff.vina.scorer import vina_available
     from moldiff.timebound import TIMED_OUT, map_bounded
 
     if not vina_available():
         raise InputError("the Vina baseline needs the eval extra: pip install 'moldiff[eval]'")
     start = time.perf_counter()
-    check_seed(seed)
+    resolve(DockOptions, num_poses=k, seed=seed, conformers=conformers)  # checked as for moldiff's docking
     mol, where = _load_ligand(ligand, name)
     lig = prepare_ligand(mol, DOCKING_ELEMENTS, where=where)
     prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box, radius=radius)

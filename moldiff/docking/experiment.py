@@ -80,11 +80,7 @@ class ComplexDocker:
         from moldiff.docking.dock import Docker
 
         self.cfg, self.method, self.folder = cfg, method, folder
-        self.docker = (Docker(model, conformers=cfg.conformers, refine=cfg.refine, ranking=cfg.ranking,
-                              refine_steps=cfg.refine_steps, placement=cfg.placement,
-                              clash_distance=cfg.clash_distance, search_steps=cfg.search_steps,
-                              search_chains=cfg.search_chains)
-                       if method == "moldiff" else None)
+        self.docker = Docker(model, cfg) if method == "moldiff" else None
 
     def record_path(self, entry) -> Path:
         return self.folder / "records" / f"{safe_name(entry.id)}.json"
@@ -105,8 +101,7 @@ class ComplexDocker:
             site = ({"reference": ligand} if cfg.pocket.site == "reference"
                     else {"center": ligand.GetConformer().GetPositions().mean(0)})
             if self.method == "moldiff":
-                result = self.docker.dock(protein, ligand, radius=cfg.pocket.radius, k=cfg.num_poses, steps=cfg.steps,
-                                          sampler=cfg.sampler, seed=cfg.seed, name=entry.id, **site)
+                result = self.docker.dock(protein, ligand, radius=cfg.pocket.radius, name=entry.id, **site)
             else:
                 result = vina_dock(protein, ligand, radius=cfg.pocket.radius, k=cfg.num_poses, seed=cfg.seed,
                                    exhaustiveness=cfg.vina.exhaustiveness, conformers=cfg.conformers, name=entry.id,
@@ -309,7 +304,7 @@ def run_experiment(cfg: DockConfig, *, progress: bool = True) -> dict:
     settings (:func:`check_same_settings`). A damaged record is docked again (:func:`read_record`).
     Ctrl-C raises :class:`KeyboardInterrupt`; the complex it interrupted is not recorded.
     """
-    from moldiff.metrics.pocket import vina_available
+    from moldiff.vina.scorer import vina_available
     from moldiff.paths import check_output_dir
 
     entries = select_entries(cfg)

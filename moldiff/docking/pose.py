@@ -14,6 +14,7 @@ from rdkit.Chem import AllChem, rdMolAlign
 
 from moldiff.checks import derived_seed
 from moldiff.errors import InputError
+from moldiff.geometry import superpose
 
 
 def prepare_ligand(mol: Chem.Mol, elements, *, where: str = "ligand") -> Chem.Mol:
@@ -68,25 +69,6 @@ def embed_conformers(mol: Chem.Mol, n: int, *, seed: int = 0, optimize: bool = T
         if optimize and AllChem.MMFFHasAllMoleculeParams(out):
             AllChem.MMFFOptimizeMoleculeConfs(out, numThreads=1, maxIters=500)
     return out
-
-
-def kabsch(mobile: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Proper rotation ``R`` and translation ``t`` minimising ``|mobile @ R.T + t - target|``;
-    returns ``(R, t, rmsd)``. No reflections (chirality is kept)."""
-    mc, tc = mobile.mean(0), target.mean(0)
-    a, b = mobile - mc, target - tc
-    u, _, vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    rot = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    moved = a @ rot.T + tc
-    return rot, tc - mc @ rot.T, float(np.sqrt(((moved - target) ** 2).sum(-1).mean()))
-
-
-def superpose(pos: np.ndarray, target: np.ndarray, atoms) -> tuple[np.ndarray, float]:
-    """All of ``pos`` moved by the rigid motion that best fits ``pos[atoms]`` onto
-    ``target`` (:func:`kabsch`); returns ``(moved positions, fit RMSD)``."""
-    rot, shift, rmsd = kabsch(pos[atoms], target)
-    return pos @ rot.T + shift, rmsd
 
 
 def with_coordinates(mol: Chem.Mol, pos: np.ndarray) -> Chem.Mol:
@@ -226,15 +208,14 @@ class ConformerProjection:
     def __call__(self, x0):
         import torch
 
+        from moldiff.geometry import rotation_from_covariance
+
         m, n, _ = self.conf.shape
         x = x0.reshape(-1, n, 3).to(torch.float64)
         centre = x.mean(1, keepdim=True)
         a = x - centre                                              # (B, n, 3) targets
         cov = torch.einsum("mni,bnj->bmij", self.conf.to(x.device), a)  # (B, M, 3, 3)
-        u, _, vt = torch.linalg.svd(cov)
-        d = torch.sign(torch.linalg.det(vt.transpose(-1, -2) @ u.transpose(-1, -2)))
-        fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], dim=-1))
-        rot = vt.transpose(-1, -2) @ fix @ u.transpose(-1, -2)       # (B, M, 3, 3): conf @ rot.T ~ a
+        rot = rotation_from_covariance(cov)                         # (B, M, 3, 3): conf @ rot.T ~ a
         moved = torch.einsum("mni,bmji->bmnj", self.conf.to(x.device), rot)
         err = ((moved - a[:, None]) ** 2).sum(-1).mean(-1)          # (B, M)
         self.chosen = err.argmin(1)

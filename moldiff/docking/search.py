@@ -1,5 +1,5 @@
 """Monte Carlo pose search in the pocket with a batched Vina-form energy
-(:class:`~moldiff.docking.energy.VinaEnergy`), started from given poses.
+(:class:`~moldiff.vina.energy.VinaEnergy`), started from given poses.
 
 A pose's degrees of freedom are Vina's: position, orientation and the torsions of the
 rotatable bonds (:class:`Torsions`), plus, as a Monte Carlo move, a swap to another RDKit
@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from moldiff.docking.energy import GridMaps, VinaEnergy, pdbqt_atoms, xs_types
-from moldiff.docking.pose import superpose
+from moldiff.vina.energy import GridMaps, VinaEnergy
+from moldiff.vina.typing import pdbqt_atoms, xs_types
+from moldiff.geometry import rotvec_to_matrix, superpose
 
 #: Metropolis temperature (kcal/mol), as Vina's Monte Carlo
 TEMPERATURE = 1.2
@@ -91,7 +92,7 @@ def intra_pairs(mol: Chem.Mol, torsions: Torsions, heavy: list[int]) -> np.ndarr
 def ligand_xs_types(mol: Chem.Mol, heavy: list[int]) -> list[str] | None:
     """X-Score types of ``mol``'s heavy atoms (in ``heavy`` order) from the PDBQT meeko
     writes for Vina; None if meeko cannot prepare the molecule."""
-    from moldiff.metrics.pocket import ligand_pdbqt
+    from moldiff.vina.prepare import ligand_pdbqt
 
     text = ligand_pdbqt(mol)
     if text is None:
@@ -112,19 +113,6 @@ def _rodrigues(axis: torch.Tensor, angle: torch.Tensor, v: torch.Tensor) -> torc
     return v * cos + torch.cross(axis.expand_as(v), v, dim=-1) * sin + axis * (v * axis).sum(-1, keepdim=True) * (1 - cos)
 
 
-def rotation_matrix(w: torch.Tensor) -> torch.Tensor:
-    """(B, 3, 3) rotations of rotation vectors ``w`` (B, 3) (differentiable at 0)."""
-    theta2 = (w * w).sum(-1)[:, None, None]
-    k = torch.zeros(len(w), 3, 3, dtype=w.dtype, device=w.device)
-    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -w[:, 2], w[:, 1], -w[:, 0]
-    k = k - k.transpose(1, 2)
-    theta = torch.sqrt(theta2 + 1e-24)
-    small = theta2 < 1e-8
-    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / theta2.clamp(min=1e-24))
-    return torch.eye(3, dtype=w.dtype, device=w.device) + a * k + b * (k @ k)
-
-
 def twist(x: torch.Tensor, torsions: Torsions, angles: torch.Tensor) -> torch.Tensor:
     """``x`` (B, A, 3) with each torsion k turned by ``angles[:, k]`` (applied in order)."""
     for k in range(len(torsions)):
@@ -142,7 +130,7 @@ def move(x: torch.Tensor, torsions: Torsions, heavy: torch.Tensor, shift, rotvec
     """Torsions, then a rotation about the heavy-atom centroid, then a translation."""
     x = twist(x, torsions, angles) if len(torsions) else x
     centre = x[:, heavy].mean(1, keepdim=True)
-    return (x - centre) @ rotation_matrix(rotvec).transpose(1, 2) + centre + shift[:, None]
+    return (x - centre) @ rotvec_to_matrix(rotvec).transpose(1, 2) + centre + shift[:, None]
 
 
 class PoseSearch:

@@ -16,7 +16,7 @@ from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 from torch_geometric.utils import scatter
 
-from moldiff.diffusion.noise import remove_mean
+from moldiff.geometry import remove_mean
 from moldiff.nn.graph import build_edges
 
 

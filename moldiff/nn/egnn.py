@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch_geometric.utils import scatter
 
-from moldiff.diffusion.noise import remove_mean
+from moldiff.geometry import remove_mean
 from moldiff.nn.graph import build_edges
 
 

@@ -8,21 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from moldiff.geometry import random_orthogonal  # noqa: F401 -- part of the harness
+
 #: (atol, rtol) per dtype: float32 accumulates ~1e-6 relative error per layer.
 TOLERANCES = {torch.float32: (2e-4, 1e-3), torch.float64: (1e-9, 1e-8)}
-
-
-def random_orthogonal(dtype=torch.float64, *, generator: torch.Generator | None = None,
-                      reflection: bool | None = None) -> torch.Tensor:
-    """A Haar-random 3x3 orthogonal matrix; ``reflection`` forces det = -1 (True) or +1 (False),
-    ``None`` picks either at random."""
-    a = torch.randn(3, 3, generator=generator, dtype=torch.float64)
-    q, r = torch.linalg.qr(a)
-    q = q * torch.sign(torch.diagonal(r))[None, :]
-    want_reflection = bool(torch.randint(2, (1,), generator=generator)) if reflection is None else reflection
-    if (torch.det(q) < 0) != want_reflection:
-        q[:, 0] = -q[:, 0]
-    return q.to(dtype)
 
 
 def random_batch(sizes=(5, 3, 9), num_features: int = 6, dtype=torch.float64, *,

@@ -33,7 +33,7 @@ class SampleEvaluateCallback(pl.Callback):
             return
         if not trainer.is_global_zero:
             return
-        from moldiff.api import BondModel, MolDiffModel
+        from moldiff.models import BondModel, MolDiffModel
         from moldiff.chem.sdf import write_sdf
         from moldiff.metrics import evaluate
 

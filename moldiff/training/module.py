@@ -8,7 +8,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel
 
 from moldiff import __version__
-from moldiff.api import CHECKPOINT_FORMAT, SCHEMA_VERSION
+from moldiff.checkpoint import CHECKPOINT_FORMAT, SCHEMA_VERSION
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.pocket import pocket_diffusion_loss

@@ -66,9 +66,9 @@ def init_weights(module, path: str | Path) -> None:
     For fine-tuning or changing the recipe (e.g. the parameterisation) of a trained model;
     the optimiser, schedule and step counter start fresh.
     """
-    from moldiff.api import _read_checkpoint, ema_weights
+    from moldiff.checkpoint import ema_weights, read_checkpoint
 
-    weights = ema_weights(_read_checkpoint(Path(path))["state_dict"])
+    weights = ema_weights(read_checkpoint(Path(path))["state_dict"])
     try:
         module.denoiser.load_state_dict(weights)
         module.ema.module.load_state_dict(weights)
@@ -157,7 +157,8 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
     from lightning_fabric.utilities.exceptions import MisconfigurationException
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from moldiff.build import build_datamodule, build_module, check_task, is_bond_model, is_pocket_task
+    from moldiff.build import is_bond_model
+    from moldiff.training.build import build_datamodule, build_module, check_task, is_pocket_task
     from moldiff.data.qm9 import QM9_ELEMENTS
     from moldiff.paths import atomic_path, check_output_dir
     from moldiff.training.callbacks import LastCheckpoint, ResumableData, SampleEvaluateCallback
