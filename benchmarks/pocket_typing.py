@@ -19,7 +19,7 @@ import numpy as np
 from _common import machine, report
 from moldiff.data.complexes import find_complexes
 from moldiff.data.protein import binding_site
-from moldiff.vina.typing import pdbqt_atoms, protein_xs_types, xs_types
+from moldiff.vina.atom_types import pdbqt_atoms, protein_xs_types, xs_types
 from moldiff.vina.prepare import pocket_residues, receptor_pdbqt
 
 

@@ -16,7 +16,7 @@ import torch
 
 from _common import machine, median, peak_memory_mb, report
 from moldiff.build import build_denoiser
-from moldiff.config import ModelConfig
+from moldiff.config import model_config
 from moldiff.data import QM9_ELEMENTS, qm9_stats
 from moldiff.diffusion import SAMPLERS, FeatureCodec, PolynomialSchedule
 from moldiff.diffusion.generate import sample_molecules
@@ -41,7 +41,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     codec = FeatureCodec(len(QM9_ELEMENTS))
-    denoiser = build_denoiser(ModelConfig(name=args.model, hidden=args.hidden, layers=args.layers),
+    denoiser = build_denoiser(model_config(name=args.model, hidden=args.hidden, layers=args.layers),
                               codec.num_features).to(args.device).eval()
     counts = qm9_stats("train").sample_num_atoms(args.batch, torch.Generator().manual_seed(0))
     times = []

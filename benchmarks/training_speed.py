@@ -14,7 +14,7 @@ import torch
 
 from _common import machine, median, peak_memory_mb, report
 from moldiff.build import build_denoiser
-from moldiff.config import ModelConfig
+from moldiff.config import model_config
 from moldiff.data.datamodule import QM9DataModule
 from moldiff.diffusion import FeatureCodec, PolynomialSchedule, diffusion_loss
 
@@ -36,7 +36,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     codec = FeatureCodec(5)
-    denoiser = build_denoiser(ModelConfig(name=args.model, hidden=args.hidden, layers=args.layers),
+    denoiser = build_denoiser(model_config(name=args.model, hidden=args.hidden, layers=args.layers),
                               codec.num_features).to(args.device)
     model = torch.compile(denoiser) if args.compile else denoiser
     opt = torch.optim.AdamW(denoiser.parameters(), lr=1e-4)

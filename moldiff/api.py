@@ -35,8 +35,7 @@ def load(path: str | Path | None = None,
         InputError: missing, corrupt, foreign or incompatible checkpoint; unusable device.
     """
     from moldiff.build import build_codec, build_denoiser, build_schedule
-    from moldiff.checkpoint import ema_weights
-    from moldiff.config import TrainConfig, from_dict
+    from moldiff.checkpoint import ema_weights, stored_config
 
     path, card = resolve_model(path)
     try:
@@ -47,7 +46,7 @@ def load(path: str | Path | None = None,
         raise InputError(f"device {device} requested but CUDA is not available here; use --device cpu")
     ckpt = read_checkpoint(path)
     meta, state = ckpt["moldiff"], ckpt["state_dict"]
-    cfg = from_dict(TrainConfig, meta["config"], where=f"{path} (stored config)")
+    cfg = stored_config(meta, path)
     elements = tuple(meta["elements"])
     card = {**card, "file": str(path), "training": {**card.get("training", {}), **meta.get("training", {})}}
     if meta.get("task") == "bonds":
@@ -64,7 +63,7 @@ def load(path: str | Path | None = None,
     if meta.get("task", "molecules") == "pocket":
         model = PocketModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                             state.get("size_pairs", torch.zeros(2, 0)), parameterization=cfg.diffusion.parameterization,
-                            default_steps=sampling.steps, radius=cfg.data.radius, default_sampler=sampling.sampler,
+                            default_steps=sampling.steps, radius=getattr(cfg.data, "radius", 10.0), default_sampler=sampling.sampler,
                             default_time_power=sampling.time_power, default_noise_scale=sampling.noise_scale,
                             config=meta["config"], card=card)
         model.denoiser.to(device)

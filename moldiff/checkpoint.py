@@ -52,6 +52,29 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def stored_config(meta: dict, path: str | Path):
+    """The :class:`~moldiff.config.TrainConfig` a checkpoint was trained with. Files written
+    before the data and model sections became tagged unions stored every data set's and every
+    network's keys; those that do not belong to the section's ``name`` are dropped here."""
+    import dataclasses
+    import typing
+
+    from moldiff.config import DataConfig, ModelConfig, TrainConfig, from_dict
+    from moldiff.schema import tag_of
+
+    config = dict(meta["config"])
+    for key, union in (("data", DataConfig), ("model", ModelConfig)):
+        section = config.get(key)
+        if not isinstance(section, dict):
+            continue
+        members = typing.get_args(union)
+        cls = {tag_of(m): m for m in members}.get(section.get("name", tag_of(members[0])))
+        if cls is not None:
+            names = {f.name for f in dataclasses.fields(cls)}
+            config[key] = {k: v for k, v in section.items() if k in names}
+    return from_dict(TrainConfig, config, where=f"{path} (stored config)")
+
+
 def ema_weights(state: dict) -> dict:
     """The EMA network's weights of a checkpoint state dict, with the ``ema.module.`` prefix removed."""
     return {k[len(EMA_PREFIX):]: v for k, v in state.items() if k.startswith(EMA_PREFIX)}
@@ -100,14 +123,13 @@ def release_model(checkpoint: str | Path, output: str | Path, *, sampling: dict 
     This is how every shipped model is made: ``python scripts/release_model.py``. Returns the
     stored metadata.
     """
-    from moldiff.config import SamplingConfig, TrainConfig, from_dict, merge, to_dict
+    from moldiff.config import SamplingConfig, from_dict, merge, to_dict
     from moldiff.paths import atomic_path
 
     checkpoint, output = Path(checkpoint), Path(output)
     ckpt = read_checkpoint(checkpoint)
     meta = dict(ckpt["moldiff"])
-    where = f"{checkpoint} (stored config)"
-    cfg = from_dict(TrainConfig, meta["config"], where=where)
+    cfg = stored_config(meta, checkpoint)
     if sampling:
         merged = merge(to_dict(cfg.sampling), sampling)
         cfg.sampling = from_dict(SamplingConfig, merged, where="release sampling defaults", prefix="sampling.")

@@ -13,40 +13,60 @@ from typing import Literal
 from moldiff.checks import SEED_MAX
 from moldiff.options import DockOptions
 from moldiff.schema import (SAMPLER_NAMES, SamplerName, from_dict, load_config, merge, option,  # noqa: F401
-                            parse_overrides, to_dict)
+                            parse_overrides, section_from_dict, to_dict)
 
 
 # --- schemas --------------------------------------------------------------------------
 @dataclass
-class DataConfig:
-    """Data section. ``name`` picks the data set (keys == the data module's arguments):
+class _DataCommon:
+    """Keys every data section has."""
 
-    * ``qm9``: :class:`moldiff.data.datamodule.QM9DataModule` (unconditional molecules);
-    * ``druglike``: conformers of a seeded MOSES subset, ligands without a pocket
-      (pre-training of pocket models; ``smiles``, ``num_molecules``, ``val_fraction``);
-    * ``complexes``: protein–ligand complexes of ``root`` (any layout of
-      :mod:`moldiff.data.complexes`), pockets of ``radius`` Å, split by target.
-    """
-
-    name: Literal["qm9", "druglike", "complexes"] = "qm9"
+    name: str = "qm9"
     batch_size: int = option(64, min=1)
     num_workers: int = option(0, min=0)
-    cache: str | None = None
     limit_train: int | None = option(None, min=1)
     limit_val: int | None = option(None, min=1)
     limit_test: int | None = option(None, min=1)
     seed: int = option(0, min=0, max=SEED_MAX)
-    root: str | None = option(None, help="complexes: data folder (default: the shared fep_benchmark)")
-    radius: float = option(10.0, min=1.0, help="complexes: pocket radius around the ligand, Å")
-    split: list[float] = option(lambda: [0.8, 0.1, 0.1], help="complexes: train/val/test share of targets")
-    smiles: str | None = option(None, help="druglike: SMILES file (default: the shared moses/train.csv.gz)")
-    num_molecules: int = option(20000, min=10, help="druglike: molecules to embed")
-    val_fraction: float = option(0.05, min=0.0, max=0.5, help="druglike: held-out share")
-    build_workers: int = option(1, min=1, help="druglike: processes embedding conformers")
 
 
-#: the QM9 data section is :class:`DataConfig` with ``name: qm9`` (older name kept)
-QM9DataConfig = DataConfig
+@dataclass
+class QM9DataConfig(_DataCommon):
+    """``name: qm9``: :class:`moldiff.data.datamodule.QM9DataModule` (unconditional molecules)."""
+
+    name: Literal["qm9"] = "qm9"
+    cache: str | None = option(None, help="cache folder (default: MOLDIFF_CACHE / the user cache)")
+
+
+@dataclass
+class DrugLikeDataConfig(_DataCommon):
+    """``name: druglike``: conformers of a seeded MOSES subset, ligands without a pocket
+    (pre-training of pocket models)."""
+
+    name: Literal["druglike"] = "druglike"
+    smiles: str | None = option(None, help="SMILES file; relative paths are read against the data root "
+                                           "(default: moses/train.csv.gz there)")
+    num_molecules: int = option(20000, min=10, help="molecules to embed")
+    val_fraction: float = option(0.05, min=0.0, max=0.5, help="held-out share")
+    build_workers: int = option(1, min=1, help="processes embedding conformers")
+    radius: float = option(10.0, min=1.0, help="pocket radius the model is used with, Å")
+
+
+@dataclass
+class ComplexesDataConfig(_DataCommon):
+    """``name: complexes``: protein–ligand complexes of ``root`` (any layout of
+    :mod:`moldiff.data.complexes`), pockets of ``radius`` Å, split by target."""
+
+    name: Literal["complexes"] = "complexes"
+    root: str | None = option(None, help="data folder; relative paths are read against the data root "
+                                         "(default: fep_benchmark there)")
+    radius: float = option(10.0, min=1.0, help="pocket radius around the ligand, Å")
+    split: list[float] = option(lambda: [0.8, 0.1, 0.1], help="train/val/test share of targets")
+
+
+#: the data section: one of the data sets, told apart by ``name`` (keys of another data set
+#: are errors, not silently ignored)
+DataConfig = QM9DataConfig | DrugLikeDataConfig | ComplexesDataConfig
 
 
 @dataclass
@@ -60,26 +80,69 @@ class EvaluateConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Denoiser section; ``name`` picks the registry entry in :data:`moldiff.nn.DENOISERS`."""
+class _EGNNKeys:
+    """Keys of the EGNN family (EDM's network, Satorras et al. 2021)."""
 
-    name: Literal["egnn", "e3nn", "pocket_egnn", "bond_egnn"] = "egnn"
-    hidden: int = option(128, min=1, help="EGNN width / e3nn scalar channels")
-    edge_hidden: int = option(64, min=1, help="bond_egnn only: width of the atom-pair features")
-    num_rbf: int = option(16, min=2, help="bond_egnn only: Gaussian distance features")
-    self_condition: bool = option(True, help="bond_egnn only: the previous prediction is an input")
+    name: str = "egnn"
+    hidden: int = option(128, min=1, help="width of the atom features")
     layers: int = option(6, min=1)
-    vectors: int = option(8, min=1, help="e3nn only: 1o channels")
-    num_basis: int = option(16, min=2, help="e3nn only: radial basis size")
-    coords_range: float = option(15.0, min=0.0, help="EGNN only: bound on coordinate steps, Å")
-    norm_factor: float = option(1.0, min=1e-6, help="EGNN only: aggregation divisor")
+    coords_range: float = option(15.0, min=0.0, help="bound on coordinate steps, Å")
+    norm_factor: float = option(1.0, min=1e-6, help="aggregation divisor")
+
+
+@dataclass
+class EGNNConfig(_EGNNKeys):
+    """``name: egnn``: :class:`moldiff.nn.egnn.EGNNDenoiser`."""
+
+    name: Literal["egnn"] = "egnn"
     attention: bool = True
-    cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å (pocket_egnn: ligand-pocket edges, default 8)")
+    cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å")
     max_neighbors: int | None = option(None, min=1)
-    pocket_cutoff: float | None = option(None, min=0.0, help="pocket_egnn only: pocket-pocket edges, Å")
-    pocket_norm_factor: float = option(100.0, min=1e-6, help="pocket_egnn only: divisor of pocket messages")
-    contact_radius: float | None = option(None, min=0.0, help="pocket_egnn only: ligand-pocket contacts within this "
-                                          "distance (Å) get up to full edge weight (cosine envelope)")
+
+
+@dataclass
+class E3NNConfig:
+    """``name: e3nn``: :class:`moldiff.nn.e3nn_denoiser.E3NNDenoiser`."""
+
+    name: Literal["e3nn"] = "e3nn"
+    hidden: int = option(128, min=1, help="scalar channels")
+    layers: int = option(6, min=1)
+    vectors: int = option(8, min=1, help="1o channels")
+    num_basis: int = option(16, min=2, help="radial basis size")
+    cutoff: float | None = option(None, min=0.0, help="distance graph instead of fully connected, Å")
+    max_neighbors: int | None = option(None, min=1)
+
+
+@dataclass
+class PocketEGNNConfig(_EGNNKeys):
+    """``name: pocket_egnn``: :class:`moldiff.nn.pocket_egnn.PocketEGNNDenoiser`."""
+
+    name: Literal["pocket_egnn"] = "pocket_egnn"
+    attention: bool = True
+    cutoff: float | None = option(None, min=0.0, help="ligand-pocket edges, Å (default 8)")
+    pocket_cutoff: float | None = option(None, min=0.0, help="pocket-pocket edges, Å")
+    pocket_norm_factor: float = option(100.0, min=1e-6, help="divisor of pocket messages")
+    contact_radius: float | None = option(None, min=0.0, help="ligand-pocket contacts within this distance (Å) "
+                                                              "get up to full edge weight (cosine envelope)")
+
+
+@dataclass
+class BondEGNNConfig(_EGNNKeys):
+    """``name: bond_egnn``: :class:`moldiff.nn.bond_egnn.BondEGNN`, the bond-generating family."""
+
+    name: Literal["bond_egnn"] = "bond_egnn"
+    edge_hidden: int = option(64, min=1, help="width of the atom-pair features")
+    num_rbf: int = option(16, min=2, help="Gaussian distance features")
+    self_condition: bool = option(True, help="the previous prediction is an input")
+
+
+#: the network section, told apart by ``name`` (registry: :data:`moldiff.nn.DENOISERS`)
+ModelConfig = EGNNConfig | E3NNConfig | PocketEGNNConfig | BondEGNNConfig
+
+
+def model_config(**values) -> EGNNConfig | E3NNConfig | PocketEGNNConfig | BondEGNNConfig:
+    """A network section from keywords (``name`` picks the class), validated."""
+    return section_from_dict(ModelConfig, values, where="arguments", key="model")
 
 
 @dataclass
@@ -168,8 +231,8 @@ class TrainerConfig:
 class TrainConfig:
     """A whole training run; YAML sections map onto the nested dataclasses."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=QM9DataConfig)
+    model: ModelConfig = field(default_factory=EGNNConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -80,7 +80,7 @@ def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int,
 
 def fit_energy(m, site, pocket_types) -> float:
     """Vina-form intermolecular energy of a generated structure with its pocket (inf: none);
-    ``pocket_types``: :func:`~moldiff.vina.typing.type_arrays` of the pocket's types."""
+    ``pocket_types``: :func:`~moldiff.vina.atom_types.type_arrays` of the pocket's types."""
     from moldiff.vina.energy import ligand_pocket_energy
 
     return float("inf") if m is None else ligand_pocket_energy(m.pos, m.symbols, site.pos, pocket_types)
@@ -125,7 +125,7 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
     """
     from moldiff.diffusion.guidance import CLASH_DISTANCE
     from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket
-    from moldiff.vina.typing import protein_xs_types, type_arrays
+    from moldiff.vina.atom_types import protein_xs_types, type_arrays
 
     opts = design_options(model, options, **values)
     if opts.num_atoms == "reference" and ligand is None:

@@ -35,6 +35,28 @@ def data_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def data_path(given: str | Path | None, default: str, key: str) -> Path:
+    """A data path named in a config (``data.root``, ``data.smiles``): absolute paths (and
+    ``~``) as given; paths starting ``./`` or ``../`` against the working directory; any other
+    relative path -- and ``default`` when none is given -- against the data root
+    (``MOLDIFF_DATA``), so a config reads the same data from any folder it is run in.
+
+    Raises:
+        InputError: the path needs the data root and ``MOLDIFF_DATA`` is not set.
+    """
+    from moldiff.errors import InputError
+
+    text = str(given) if given not in (None, "") else default
+    path = Path(text).expanduser()
+    if path.is_absolute() or text.startswith(("./", "../")):
+        return path
+    root = data_dir()
+    if root is None:
+        raise InputError(f"{key}: {text!r} is read against the data root, and MOLDIFF_DATA is not set; "
+                         f"set MOLDIFF_DATA=/path/to/data or give {key} as an absolute path")
+    return root / path
+
+
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 

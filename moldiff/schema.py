@@ -57,6 +57,9 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        members = [a for a in args if a is not type(None)]
+        if len(members) > 1 and all(dataclasses.is_dataclass(a) for a in members):
+            return _convert_tagged(value, members, key, where)
         errors = []
         # the member of the value's own type first: ``1`` for ``float | int`` stays an int
         members = sorted((a for a in args if a is not type(None)), key=lambda a: a is not type(value))
@@ -112,6 +115,29 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
             raise InputError(f"{where}: {key}: expected a path, got {value!r}")
         return Path(value)
     raise TypeError(f"config field {key}: unsupported annotation {_type_name(tp)}")
+
+
+def tag_of(cls: Any) -> str:
+    """The ``name`` a section class of a tagged union answers to (its ``name`` field's default)."""
+    return {f.name: f for f in dataclasses.fields(cls)}["name"].default
+
+
+def _convert_tagged(value: Any, members: list, key: str, where: str) -> Any:
+    """A config section that is one of several dataclasses told apart by their ``name`` field
+    (a discriminated union; the first member is the default). Keys of another member are
+    unknown keys here, not silently ignored."""
+    if not isinstance(value, Mapping):
+        raise InputError(f"{where}: {key}: expected a mapping, got {value!r}")
+    tags = {tag_of(m): m for m in members}
+    name = value.get("name", tag_of(members[0]))
+    if name not in tags:
+        raise InputError(f"{where}: {key}.name: {name!r} is not one of {', '.join(map(repr, tags))}")
+    return from_dict(tags[name], value, where=where, prefix=f"{key}.")
+
+
+def section_from_dict(union: Any, data: Any, *, where: str = "<config>", key: str = "section") -> Any:
+    """A tagged-union section (e.g. :data:`moldiff.config.ModelConfig`) from a mapping."""
+    return _convert(data or {}, union, key, where)
 
 
 def from_dict(cls: type[T], data: Any, *, where: str = "<config>", prefix: str = "",

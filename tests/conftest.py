@@ -24,6 +24,12 @@ def shared_data_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+# configs name data paths relative to the data root (moldiff.paths.data_path): point it at the
+# shared folder for the tests and the commands they run
+if shared_data_dir() is not None:
+    os.environ.setdefault("MOLDIFF_DATA", str(shared_data_dir()))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()

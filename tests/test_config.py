@@ -156,9 +156,41 @@ def test_data_and_network_must_go_together(tmp_path):
     """A pocket data set with a free-molecule network (or the reverse) fails before any work."""
     from moldiff.training.build import check_task
 
-    cfg = load_config(REPO / "configs/test/pocket_tiny.yaml", TrainConfig, ["model.name=egnn"])
+    from moldiff.config import EGNNConfig
+
+    cfg = load_config(REPO / "configs/test/pocket_tiny.yaml", TrainConfig)
+    cfg.model = EGNNConfig()
     with pytest.raises(InputError, match="needs model.name: pocket_egnn"):
         check_task(cfg)
     cfg = load_config(REPO / "configs/test/tiny.yaml", TrainConfig, ["model.name=pocket_egnn"])
     with pytest.raises(InputError, match="egnn or e3nn"):
         check_task(cfg)
+
+
+def test_sections_are_tagged_unions_keyed_on_name():
+    """A key of another data set or network is an error naming it, not silently ignored; each
+    section gets its own class; ``1`` stays an int where a field takes ``float | int``."""
+    from moldiff.config import ComplexesDataConfig, E3NNConfig
+
+    with pytest.raises(InputError, match="unknown key.*data.smiles"):
+        load_config(REPO / "configs/test/tiny.yaml", TrainConfig, ["data.smiles=x.smi"])
+    with pytest.raises(InputError, match="model.name: 'gnn' is not one of 'egnn', 'e3nn'"):
+        load_config(REPO / "configs/test/tiny.yaml", TrainConfig, ["model.name=gnn"])
+    cfg = load_config(REPO / "configs/test/pocket_tiny.yaml", TrainConfig, ["trainer.limit_val_batches=1"])
+    assert isinstance(cfg.data, ComplexesDataConfig) and cfg.data.root.startswith("smoke")
+    assert type(cfg.trainer.limit_val_batches) is int  # 1 batch, not 100 % of them
+    e3nn = load_config(REPO / "configs/qm9_e3nn_cpu.yaml", TrainConfig)
+    assert isinstance(e3nn.model, E3NNConfig)
+
+
+def test_config_paths_are_read_against_the_data_root(tmp_path, monkeypatch):
+    from moldiff.paths import data_path
+
+    monkeypatch.setenv("MOLDIFF_DATA", str(tmp_path))
+    assert data_path("smoke", "x", "data.root") == tmp_path / "smoke"
+    assert data_path(None, "posebusters_dev", "data.root") == tmp_path / "posebusters_dev"
+    assert data_path("/abs/dir", "x", "data.root") == Path("/abs/dir")
+    assert data_path("./here", "x", "data.root") == Path("here")  # explicitly the working directory
+    monkeypatch.delenv("MOLDIFF_DATA")
+    with pytest.raises(InputError, match="data.root: 'smoke' is read against the data root"):
+        data_path("smoke", "x", "data.root")

@@ -203,7 +203,7 @@ def test_ligand_pocket_energy_tells_a_fit_from_an_overlap(site):
     from moldiff.chem.ligand import read_ligand
     from moldiff.data.protein import binding_site
     from moldiff.vina.energy import ligand_pocket_energy
-    from moldiff.vina.typing import protein_xs_types
+    from moldiff.vina.atom_types import protein_xs_types
 
     protein, ligand = site
     _, pocket, ligand_pos = binding_site(protein, reference=ligand, radius=10.0)

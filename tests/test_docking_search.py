@@ -157,7 +157,7 @@ def test_vina_guidance_energy_and_step(site, shared_data):
     guidance call lowers the energy of a displaced pose, leaves a pose of a pocket-less complex
     alone, and does nothing above ``t_max``."""
     from moldiff.diffusion.guidance import VinaGuidance
-    from moldiff.vina.typing import heavy_atom_xs_types, protein_xs_types
+    from moldiff.vina.atom_types import heavy_atom_xs_types, protein_xs_types
     from moldiff.docking.search import ligand_xs_types
 
     xtal, _, scorer = site

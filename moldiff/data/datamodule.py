@@ -175,15 +175,11 @@ class QM9BondDataModule(QM9DataModule):
 
 
 def _default_data_file(given: str | None, relative: str, key: str) -> Path:
-    """``given`` or ``$MOLDIFF_DATA/relative``; a clear error when neither is set."""
-    from moldiff.errors import InputError
-    from moldiff.paths import data_dir
+    """``given`` (relative paths read against the data root) or ``relative`` under the data root
+    (:func:`moldiff.paths.data_path`)."""
+    from moldiff.paths import data_path
 
-    if given:
-        return Path(given)
-    if data_dir() is None:
-        raise InputError(f"data.{key} is not set and MOLDIFF_DATA is not defined; give data.{key}=PATH")
-    return data_dir() / relative
+    return data_path(given, relative, f"data.{key}")
 
 
 def _empty_pocket(graph):

@@ -98,7 +98,7 @@ class DrugLike3D:
     """Conformers for a seeded subset of a SMILES file.
 
     Args:
-        source: SMILES file (default ``$MOLDIFF_DATA``/``../shared/data`` ``moses/train.csv.gz``).
+        source: SMILES file (the data module's default: ``moses/train.csv.gz`` under the data root).
         n: molecules to draw (without replacement, ``numpy.random.RandomState(seed)``).
         seed: subset and embedding seed. workers: processes for the build (1 = in process).
         hydrogens: keep hydrogens in :meth:`graph` (they are always stored).

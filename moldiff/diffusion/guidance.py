@@ -205,11 +205,11 @@ class VinaGuidance:
     An ``x0_guide`` of :class:`~moldiff.diffusion.wrappers.MolecularEps`, applied before the
     clash and connectivity projections: at every step whose time is at most ``t_max`` the
     implied clean ligand atoms are typed (elements from the implied clean features, X-Score
-    types from elements and geometry, :func:`~moldiff.vina.typing.heavy_atom_xs_types`) and
+    types from elements and geometry, :func:`~moldiff.vina.atom_types.heavy_atom_xs_types`) and
     take ``iterations`` gradient steps (``step`` Å^2 mol/kcal, at most ``max_move`` Å per atom)
     on the Vina terms (:func:`~moldiff.vina.energy.pair_energy`, Vina 1.2 weights, 8 Å
     cutoff) summed over ligand-pocket heavy-atom pairs of each complex. Pocket atoms are typed
-    once (:func:`~moldiff.vina.typing.protein_xs_types`). This steers designs towards
+    once (:func:`~moldiff.vina.atom_types.protein_xs_types`). This steers designs towards
     contacts Vina rewards -- the metric they are then scored by, so figures with it say so
     (property guidance, as in TAGMol, Dorna et al. 2024).
 
@@ -222,7 +222,7 @@ class VinaGuidance:
     def __init__(self, pocket_pos: torch.Tensor, pocket_types, pocket_batch: torch.Tensor, batch: torch.Tensor,
                  elements, *, step: float = VINA_STEP, max_move: float = VINA_MAX_MOVE, iterations: int = 3,
                  t_max: float = 1.0):
-        from moldiff.vina.typing import type_arrays
+        from moldiff.vina.atom_types import type_arrays
 
         if len(pocket_types) != len(pocket_pos):
             raise ValueError(f"{len(pocket_types)} pocket types for {len(pocket_pos)} pocket atoms")
@@ -234,7 +234,7 @@ class VinaGuidance:
         self.pocket_arrays = type_arrays(list(pocket_types))
 
     def ligand_types(self, x0: torch.Tensor, h0: torch.Tensor) -> list[str]:
-        from moldiff.vina.typing import heavy_atom_xs_types
+        from moldiff.vina.atom_types import heavy_atom_xs_types
 
         index = h0[:, : len(self.elements)].argmax(dim=1).tolist()
         elements = [self.elements[k] for k in index]

@@ -42,12 +42,9 @@ def safe_name(complex_id: str) -> str:
 
 
 def resolve_root(cfg: DockConfig) -> Path:
-    from moldiff.paths import data_dir
+    from moldiff.paths import data_path
 
-    if cfg.data.root:
-        return Path(cfg.data.root).expanduser()
-    shared = data_dir() or Path("../shared/data")
-    return shared / "posebusters_dev"
+    return data_path(cfg.data.root, "posebusters_dev", "data.root")
 
 
 def select_entries(cfg: DockConfig):

@@ -18,7 +18,7 @@ import torch
 from rdkit import Chem
 
 from moldiff.vina.energy import GridMaps, VinaEnergy
-from moldiff.vina.typing import pdbqt_atoms, xs_types
+from moldiff.vina.atom_types import pdbqt_atoms, xs_types
 from moldiff.geometry import rotvec_to_matrix, superpose
 
 #: Metropolis temperature (kcal/mol), as Vina's Monte Carlo

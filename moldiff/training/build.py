@@ -13,9 +13,11 @@ def build_datamodule(cfg: DataConfig, *, bonds: bool = False):
     from moldiff.data.datamodule import PocketDataModule, QM9BondDataModule, QM9DataModule
 
     if cfg.name != "qm9":
+        druglike = cfg.name == "druglike"
         return PocketDataModule(
-            cfg.name, root=cfg.root, radius=cfg.radius, split=cfg.split, smiles=cfg.smiles,
-            num_molecules=cfg.num_molecules, val_fraction=cfg.val_fraction, build_workers=cfg.build_workers,
+            cfg.name, radius=cfg.radius, **({"smiles": cfg.smiles, "num_molecules": cfg.num_molecules,
+                                             "val_fraction": cfg.val_fraction, "build_workers": cfg.build_workers}
+                                            if druglike else {"root": cfg.root, "split": cfg.split}),
             batch_size=cfg.batch_size, num_workers=cfg.num_workers, limit_train=cfg.limit_train,
             limit_val=cfg.limit_val, limit_test=cfg.limit_test, seed=cfg.seed,
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from moldiff.vina.typing import heavy_atom_xs_types, pdbqt_atoms, type_arrays, xs_types
+from moldiff.vina.atom_types import heavy_atom_xs_types, pdbqt_atoms, type_arrays, xs_types
 
 #: Vina 1.2 weights
 W_GAUSS1, W_GAUSS2, W_REPULSION, W_HYDROPHOBIC, W_HBOND = -0.035579, -0.005156, 0.840245, -0.035069, -0.587439

@@ -99,11 +99,11 @@ def ligand_pdbqt(mol: Chem.Mol) -> str | None:
 
 def _pdbqt_types(text: str) -> set[str]:
     """Vina's X-Score atom types of a PDBQT ligand, which the grid maps are computed for
-    (:func:`moldiff.vina.typing.xs_types`: the AutoDock type refined by bonded polar
+    (:func:`moldiff.vina.atom_types.xs_types`: the AutoDock type refined by bonded polar
     hydrogens and heteroatoms). Keyed on the AutoDock type alone, a ligand with a hydroxyl
     could be scored against maps made from ligands whose oxygens are all acceptors, and
     Vina aborts the process ("Affinity map for atom type O_DA is not present")."""
-    from moldiff.vina.typing import pdbqt_atoms, xs_types
+    from moldiff.vina.atom_types import pdbqt_atoms, xs_types
 
     return {t for t in xs_types(*pdbqt_atoms(text)) if t is not None}
 
