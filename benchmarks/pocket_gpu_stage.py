@@ -37,75 +37,17 @@ import sys
 import time
 from pathlib import Path
 
-from _common import max_time, probe_training_rate, worthwhile_batch
+from moldiff.training.staged import max_time, pack_graphs, probe_training_rate, unpack_graphs, worthwhile_batch
 
 T0 = time.time()
-POS_SCALE = 1000.0  # drug-like positions (centred, |x| < 32 Å) as int16 in 0.001 Å
 
 
 def say(*a) -> None:
     print(f"[{time.time() - T0:7.1f}s]", *a, flush=True)
 
 
-# --- packing ---------------------------------------------------------------------------------
-def pack_graphs(graphs, druglike: bool) -> dict:
-    """One split's graphs -> flat arrays (drug-like positions as int16 in 0.001 Å)."""
-    import numpy as np
-
-    pos = np.concatenate([g.pos.numpy() for g in graphs])
-    if druglike:
-        if np.abs(pos).max() * POS_SCALE >= 32767:
-            raise ValueError("a drug-like conformer extends beyond 32 Å of its centre")
-        pos = np.round(pos * POS_SCALE).astype(np.int16)
-    arrays = {"counts": np.array([g.pos.shape[0] for g in graphs], dtype=np.int32), "pos": pos,
-              "atom_type": np.concatenate([g.atom_type.numpy() for g in graphs]).astype(np.int8),
-              "charge": np.concatenate([g.charge.numpy() for g in graphs]).astype(np.int8)}
-    if druglike:
-        return {**arrays, "idx": np.array([int(g.idx) for g in graphs], dtype=np.int64)}
-    return {**arrays, "pocket_counts": np.array([g.pocket_pos.shape[0] for g in graphs], dtype=np.int32),
-            "pocket_pos": np.concatenate([g.pocket_pos.numpy() for g in graphs]).astype(np.float32),
-            **{k: np.concatenate([getattr(g, k).numpy() for g in graphs]).astype(np.int8)
-               for k in ("pocket_type", "pocket_residue_type", "pocket_backbone")},
-            "id": np.array([g.id for g in graphs]), "target": np.array([g.target for g in graphs])}
-
-
 def _split_arrays(z, split: str) -> dict:
     return {k[len(split) + 1:]: z[k] for k in z.files if k.startswith(split + "/")}
-
-
-def unpack_graphs(a: dict) -> list:
-    """Packed arrays of one split -> the PyG graphs the data module would have made."""
-    import numpy as np
-    import torch
-    from torch_geometric.data import Data
-
-    from moldiff.data.datamodule import _empty_pocket
-
-    ends = np.cumsum(a["counts"].astype(np.int64))
-    pos = torch.from_numpy(a["pos"].astype(np.float32) / (POS_SCALE if a["pos"].dtype == np.int16 else 1.0))
-    atom_type = torch.from_numpy(a["atom_type"].astype(np.int64))
-    charge = torch.from_numpy(a["charge"].astype(np.int64))
-    pocket = "pocket_counts" in a
-    if pocket:
-        p_ends = np.cumsum(a["pocket_counts"].astype(np.int64))
-        p_pos = torch.from_numpy(a["pocket_pos"])
-        p_int = {k: torch.from_numpy(a[k].astype(np.int64)) for k in ("pocket_type", "pocket_residue_type")}
-        p_int["pocket_backbone"] = torch.from_numpy(a["pocket_backbone"].astype(bool))
-    graphs = []
-    for k, (lo, hi) in enumerate(zip(np.r_[0, ends[:-1]], ends)):
-        g = Data(pos=pos[lo:hi].clone(), atom_type=atom_type[lo:hi].clone(), charge=charge[lo:hi].clone())
-        if pocket:
-            plo, phi = (0 if k == 0 else int(p_ends[k - 1])), int(p_ends[k])
-            g.pocket_pos = p_pos[plo:phi].clone()
-            for key, v in p_int.items():
-                setattr(g, key, v[plo:phi].clone())
-            g.num_pocket_atoms = phi - plo
-            g.id, g.target = str(a["id"][k]), str(a["target"][k])
-        else:
-            g.idx = torch.tensor([int(a["idx"][k])])
-            _empty_pocket(g)
-        graphs.append(g)
-    return graphs
 
 
 def prepare(args) -> None:

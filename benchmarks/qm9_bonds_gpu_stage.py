@@ -35,8 +35,9 @@ import sys
 import time
 from pathlib import Path
 
-from _common import probe_training_rate, worthwhile_batch
-from qm9_gpu_stage import prepare as prepare_qm9, rebuild_cache, sample_until, train_and_export, training_plan
+from qm9_gpu_stage import prepare as prepare_qm9, rebuild_cache
+
+from moldiff.training.staged import probe_training_rate, sample_until, train_and_export, training_plan, worthwhile_batch
 
 T0 = time.time()
 CONFIG = "configs/qm9_bonds_gpu.yaml"

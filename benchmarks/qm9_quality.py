@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from _common import machine, report
-from qm9_gpu_stage import unpack_samples
+from moldiff.training.staged import unpack_samples
 from moldiff.api import load
 from moldiff.diffusion import SAMPLERS
 from moldiff.metrics import evaluate, reference_smiles

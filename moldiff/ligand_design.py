@@ -97,6 +97,22 @@ def design_options(model, options: DesignOptions | None = None, **values) -> Des
     return opts
 
 
+def design_guidance(opts: DesignOptions, pocket_types) -> list:
+    """The guidance a design run composes from its options (:mod:`moldiff.diffusion.guidance`),
+    in the order applied at every step: keep the ligand in the pocket's core (``center_radius``),
+    move it down Vina's energy with the pocket (``vina_guidance``, ``pocket_types``: the pocket's
+    X-Score types), join stray fragments (``join_fragments``) and push atoms out of the protein
+    (``clash_distance``; with joining, the pair twice: the push can split what was joined)."""
+    from moldiff.diffusion.guidance import CLASH_DISTANCE, Clash, Connect, KeepInPocket, VinaEnergy
+
+    distance = CLASH_DISTANCE if opts.clash_distance is None else opts.clash_distance
+    guidance = [KeepInPocket(opts.center_radius)]
+    if opts.vina_guidance:
+        guidance.append(VinaEnergy(tuple(pocket_types)))
+    structure = ([Connect()] if opts.join_fragments else []) + ([Clash(distance)] if distance else [])
+    return guidance + structure * (2 if len(structure) == 2 else 1)
+
+
 def generate(model, protein, *, ligand=None, center=None, box=None, options: DesignOptions | None = None,
              progress: bool = False, **values) -> Generated:
     """Heavy-atom designs of ``model`` (a :class:`~moldiff.models.PocketModel`) in the site of
@@ -123,14 +139,12 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
     * ``steps``, ``sampler``, ``time_power``, ``noise_scale``, ``seed``, ``batch_size``: as for
       sampling (default: the model's).
     """
-    from moldiff.diffusion.guidance import CLASH_DISTANCE
     from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket
     from moldiff.vina.atom_types import protein_xs_types, type_arrays
 
     opts = design_options(model, options, **values)
     if opts.num_atoms == "reference" and ligand is None:
         raise InputError("num_atoms='reference' needs a reference ligand (ligand=...)")
-    clash_distance = CLASH_DISTANCE if opts.clash_distance is None else opts.clash_distance
     site, graph, ligand_pos = binding_site(model, protein, ligand=ligand, center=center, box=box, radius=opts.radius)
     xs = protein_xs_types(site)  # for the guidance and every design's fit energy
     pocket_types = type_arrays(xs)  # once, not per design
@@ -142,6 +156,7 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
              sample_ligand_sizes(model.size_pairs, len(graph.pos), n, model.num_atoms_hist,
                                  generator=torch.Generator().manual_seed(opts.seed)))
     gen = torch.Generator(device=model.device).manual_seed(opts.seed)
+    guidance = design_guidance(opts, xs)
 
     def draw(sizes, desc):
         made = []
@@ -150,11 +165,8 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
                 made.extend(sample_in_pocket(model.denoiser, model.schedule, model.codec, model.elements,
                                              pocket_batch_from(graph, len(chunk)), chunk, steps=steps,
                                              sampler=opts.sampler, parameterization=model.parameterization,
-                                             generator=gen, clash_distance=clash_distance or None,
-                                             join_fragments=opts.join_fragments,
-                                             pocket_xs_types=xs * len(chunk) if opts.vina_guidance else None,
-                                             time_power=opts.time_power, noise_scale=opts.noise_scale,
-                                             center_radius=opts.center_radius, callback=bar.steps(len(chunk), steps)))
+                                             generator=gen, guidance=guidance, time_power=opts.time_power,
+                                             noise_scale=opts.noise_scale, callback=bar.steps(len(chunk), steps)))
                 bar.finish_batch()
         return made
 

@@ -498,7 +498,7 @@ def test_relax_ligand_keeps_protein_contacts_under_strain(site):
 
 
 def test_pocket_data_packed_for_a_gpu_machine_round_trips_and_trains(tmp_path, shared_data):
-    """benchmarks/pocket_gpu_stage.py carries the complexes as arrays and trains on them through
+    """The GPU stages (moldiff.training.staged, benchmarks/pocket_gpu_stage.py) carry the complexes as arrays and trains on them through
     ``train(datamodule=...)``: the graphs come back field for field, and the run uses them."""
     import sys
 
@@ -508,8 +508,7 @@ def test_pocket_data_packed_for_a_gpu_machine_round_trips_and_trains(tmp_path, s
     from moldiff.data.datamodule import PocketDataModule
     from moldiff.training.run import train
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from pocket_gpu_stage import pack_graphs, unpack_graphs
+    from moldiff.training.staged import pack_graphs, unpack_graphs
 
     cfg = load_config("configs/test/pocket_tiny.yaml", TrainConfig,
                       [f"trainer.output_dir={tmp_path / 'run'}", f"data.root={shared_data / 'smoke'}",

@@ -31,11 +31,8 @@ def sample_molecules(
     context: dict | None = None,
     offset: torch.Tensor | None = None,
     com_free: bool | None = None,
-    x0_radius: torch.Tensor | None = None,
-    x0_center_radius: float | None = None,
     fixed_h: torch.Tensor | None = None,
-    x0_project=None,
-    x0_guide=None,
+    x0_transforms=(),
     time_power: float = 1.0,
     noise_scale: float = 1.0,
     as_arrays: bool = False,
@@ -56,14 +53,11 @@ def sample_molecules(
             final positions (the pocket centres, back to the protein frame).
         com_free: zero-CoM position noise (default: only without ``context``; a ligand
             sampled with an empty pocket, e.g. from a pre-trained ligand prior, needs it).
-        x0_radius: (B,) Å, keep predicted clean positions within this distance of the origin
-            (see :class:`~moldiff.diffusion.wrappers.MolecularEps`).
         fixed_h: (N, F) encoded atom features to condition on (docking: the ligand's atom
             types and charges are given, only positions are generated); see
             :class:`~moldiff.diffusion.wrappers.FixedFeatures`.
-        x0_project: projection of the implied clean positions at every step; x0_guide: a move
-            of them given the implied clean features (see
-            :class:`~moldiff.diffusion.wrappers.MolecularEps`).
+        x0_transforms: guidance transforms of the implied clean structure at every step, in
+            order (:mod:`moldiff.diffusion.guidance`, :class:`~moldiff.diffusion.wrappers.MolecularEps`).
         as_arrays: return ``(elements, positions, charges)`` tuples instead of
             :class:`Mol3D` (RDKit is then not imported: sampling on a machine without it).
 
@@ -79,9 +73,7 @@ def sample_molecules(
     noise = MolecularNoise(batch, b, com_free=com_free)
     z = noise(torch.zeros(len(batch), 3 + codec.num_features, dtype=dtype, device=device), generator)
     eps_fn = MolecularEps(denoiser, schedule, parameterization, batch, b, com_free=com_free, context=context,
-                          x0_radius=None if x0_radius is None else x0_radius.to(device),
-                          x0_center_radius=x0_center_radius, x0_project=x0_project,
-                          x0_guide=x0_guide)
+                          x0_transforms=x0_transforms)
     if fixed_h is not None:
         eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)

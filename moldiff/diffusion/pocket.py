@@ -14,19 +14,14 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import one_hot
 
-from torch_geometric.utils import scatter
 
 from moldiff.chem.tables import AMINO_ACIDS, POCKET_ELEMENTS
 from moldiff.diffusion.features import FeatureCodec
-from moldiff.diffusion.guidance import FragmentJoin, PocketRepulsion, VinaGuidance, compose
+from moldiff.diffusion.guidance import LIGAND_CENTER_RADIUS, Connect, Frame, FragmentJoin, KeepInPocket, bind_all
 from moldiff.diffusion.loss import diffusion_loss
 from moldiff.diffusion.schedule import VPSchedule
 from moldiff.geometry import graph_means
 
-#: Å: ligand centres lie within this distance of their pocket's centre (fep_benchmark
-#: training complexes, 10 Å pockets: median 2.7, 99th percentile 6.5, maximum 6.7); the
-#: default of :func:`sample_in_pocket` (docking places a given ligand with it)
-LIGAND_CENTER_RADIUS = 7.0
 #: pocket feature width: element one-hot, residue one-hot (20 + other), backbone flag
 POCKET_FEATURES = len(POCKET_ELEMENTS) + len(AMINO_ACIDS) + 1 + 1
 
@@ -78,52 +73,33 @@ def pocket_diffusion_loss(denoiser, schedule: VPSchedule, codec: FeatureCodec, b
 @torch.no_grad()
 def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elements, pocket_batch, num_atoms, *,
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
-                     generator: torch.Generator | None = None, callback=None, clip_to_pocket: bool = True,
-                     fixed_h: torch.Tensor | None = None, x0_project=None, clash_distance: float | None = None,
-                     join_fragments: bool = False, pocket_xs_types: list[str] | None = None,
-                     time_power: float = 1.0, noise_scale: float = 1.0,
-                     center_radius: float = LIGAND_CENTER_RADIUS):
+                     generator: torch.Generator | None = None, callback=None, fixed_h: torch.Tensor | None = None,
+                     guidance=(KeepInPocket(LIGAND_CENTER_RADIUS),), time_power: float = 1.0,
+                     noise_scale: float = 1.0):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
 
-    ``clip_to_pocket``: keep the predicted clean ligand within the pocket's extent (the
-    largest distance of a pocket atom from the pocket centre) and its centre within
-    ``center_radius`` Å of the pocket centre at every step. ``fixed_h``: the
-    ligands' encoded atom features when they are given (docking), all molecules in order;
-    ``x0_project``: a projection of the clean positions (docking: onto the ligand's conformers).
-    Guidance (:mod:`moldiff.diffusion.guidance`, applied in this order before ``x0_project``):
-    ``join_fragments`` moves stray fragments onto the main one (:class:`FragmentJoin`; once more
-    on the returned structures);
-    ``clash_distance`` (Å) pushes atoms out of the protein (:class:`PocketRepulsion`); None: off.
-    ``pocket_xs_types``: X-Score types of all pocket atoms of the batch (in order); given, the
-    predicted ligand first moves down Vina's energy with the pocket (:class:`VinaGuidance`).
-    ``time_power``, ``noise_scale``: the step grid and temperature
+    ``guidance``: the transforms of the predicted clean structure at every step, in order
+    (:mod:`moldiff.diffusion.guidance`): specs such as :class:`KeepInPocket` (the default: the
+    ligand within the pocket's extent, its centre within 7 Å of the pocket centre), ``VinaEnergy``,
+    :class:`Connect`, ``Clash``, bound here to the batch's pocket-centred frame, or plain
+    callables (docking's conformer projection). With :class:`Connect` in the list the returned
+    structures are joined once more (the last step's other transforms may split them).
+    ``fixed_h``: the ligands' encoded atom features when they are given (docking), all
+    molecules in order. ``time_power``, ``noise_scale``: the step grid and temperature
     (:func:`~moldiff.diffusion.generate.sample_molecules`)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
     context, centres = pocket_context(pocket_batch.to(device))
-    radius = None
-    if clip_to_pocket:
-        dist = context["pocket_pos"].norm(dim=-1)
-        radius = scatter(dist, context["pocket_batch"], dim=0, dim_size=len(num_atoms), reduce="max")
     batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms.to(device))
-    join = FragmentJoin(batch) if join_fragments else None
-    repel = (None if clash_distance is None else
-             PocketRepulsion(context["pocket_pos"], context["pocket_batch"], batch, clash_distance))
-    guide = compose(join, repel)
-    if join is not None and repel is not None:  # repulsion can split what was joined: twice
-        guide = compose(guide, guide)
-    x0_project = compose(guide, x0_project)
-    vina = (None if pocket_xs_types is None else
-            VinaGuidance(context["pocket_pos"], pocket_xs_types, context["pocket_batch"], batch, elements))
+    frame = Frame(batch, len(num_atoms), context["pocket_pos"], context["pocket_batch"], tuple(elements))
     out = sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                            parameterization=parameterization, generator=generator, device=device,
-                           callback=callback, context=context, offset=centres, x0_radius=radius,
-                           x0_center_radius=center_radius if clip_to_pocket else None, fixed_h=fixed_h,
-                           x0_project=x0_project, x0_guide=vina, time_power=time_power, noise_scale=noise_scale)
-    if join_fragments:  # the last push may have split what the last join made: join once more
+                           callback=callback, context=context, offset=centres, fixed_h=fixed_h,
+                           x0_transforms=bind_all(guidance, frame), time_power=time_power, noise_scale=noise_scale)
+    if any(isinstance(g, Connect) for g in guidance):  # the last push may have split what the last join made
         for m in out:
             if m is not None and m.num_atoms > 1:
                 single = torch.zeros(m.num_atoms, dtype=torch.long)

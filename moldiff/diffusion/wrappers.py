@@ -62,29 +62,18 @@ class MolecularEps:
         batch: (N,) graph index; num_graphs: B.
         com_free: project the position noise onto the zero-CoM subspace (free molecules;
             ``False`` for a ligand in a fixed pocket frame). context: extra denoiser kwargs.
-        x0_radius: (B,) Å; if given, the clean positions implied by each prediction are
-            pulled back inside a ball of this radius around the origin (the pocket centre)
-            before the step -- DDPM's "clip the denoised sample". At high noise a small eps
-            error becomes an x0 error of error / alpha (x300 at t = 1), which otherwise
-            carries ligands tens of Å out of the pocket. x0_center_radius: also keep each
-            molecule's predicted centre within this distance of the origin.
-        x0_project: ``f(x0 (N, 3)) -> (N, 3)``, applied to the implied clean positions at
-            every step (after clipping): a projection onto a set of allowed structures, e.g.
-            rigid placements of a ligand's conformers when docking
-            (:class:`~moldiff.docking.pose.ConformerProjection`).
-        x0_guide: ``f(x0 (N, 3), h0 (N, F), t) -> (N, 3)``, applied before ``x0_project``:
-            a move of the implied clean positions that needs the implied clean features too
-            (e.g. :class:`~moldiff.diffusion.guidance.VinaGuidance`, which types atoms).
+        x0_transforms: guidance, ``f(x0 (N, 3), h0 (N, F), t) -> (N, 3)`` each, applied in order
+            to the clean positions implied by the prediction at every step; the step continues
+            from the result (:mod:`moldiff.diffusion.guidance`: keeping the ligand in its pocket,
+            clash, connectivity and energy guidance; docking's projection onto conformers).
     """
 
     def __init__(self, denoiser, schedule: VPSchedule, parameterization: str, batch: torch.Tensor, num_graphs: int,
-                 *, com_free: bool = True, context: dict | None = None, x0_radius: torch.Tensor | None = None,
-                 x0_center_radius: float | None = None, x0_project=None, x0_guide=None):
+                 *, com_free: bool = True, context: dict | None = None, x0_transforms=()):
         self.denoiser, self.schedule, self.parameterization = denoiser, schedule, parameterization
-        self.x0_project, self.x0_guide = x0_project, x0_guide
+        self.x0_transforms = list(x0_transforms)
         self.batch, self.num_graphs = batch, num_graphs
         self.com_free, self.context = com_free, context or {}
-        self.x0_radius, self.x0_center_radius = x0_radius, x0_center_radius
 
     def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         tb = t.expand(self.num_graphs).to(z.dtype)
@@ -92,24 +81,11 @@ class MolecularEps:
         out = torch.cat([out_pos, out_h], dim=-1)
         alpha, sigma = self.schedule.alpha(t).to(z.dtype), self.schedule.sigma(t).to(z.dtype)
         eps = output_to_eps(out, z, alpha, sigma, self.parameterization)
-        if self.x0_radius is not None:  # keep the implied clean positions inside the site
+        if self.x0_transforms:  # guidance: move the implied clean structure, continue from it
             x0 = (z[:, :3] - sigma * eps[:, :3]) / alpha
-            if self.x0_center_radius is not None:  # and the molecule's centre near the site's centre
-                from torch_geometric.utils import scatter
-
-                centre = scatter(x0, self.batch, dim=0, dim_size=self.num_graphs, reduce="mean")
-                norm = centre.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-                x0 = x0 - (centre * (1 - torch.clamp(self.x0_center_radius / norm, max=1.0)))[self.batch]
-            limit = self.x0_radius.to(z.dtype)[self.batch].unsqueeze(-1)
-            norm = x0.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-            x0 = x0 * torch.clamp(limit / norm, max=1.0)
-            eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
-        if self.x0_guide is not None:
-            x0 = (z[:, :3] - sigma * eps[:, :3]) / alpha
-            x0 = self.x0_guide(x0, (z[:, 3:] - sigma * eps[:, 3:]) / alpha, t)
-            eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
-        if self.x0_project is not None:
-            x0 = self.x0_project((z[:, :3] - sigma * eps[:, :3]) / alpha)
+            h0 = (z[:, 3:] - sigma * eps[:, 3:]) / alpha
+            for transform in self.x0_transforms:
+                x0 = transform(x0, h0, t)
             eps = torch.cat([(z[:, :3] - alpha * x0) / sigma, eps[:, 3:]], dim=-1)
         return _project(eps, self.batch, self.num_graphs, self.com_free)
 

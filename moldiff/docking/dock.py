@@ -168,12 +168,15 @@ class Docker:
               batch_size: int = 16, progress: bool = False) -> list[np.ndarray]:
         """``k`` sampled heavy-atom placements (protein frame), numerical failures dropped.
         ``ligand_h`` with conformers: sampling is projected onto them (``project``)."""
+        from moldiff.diffusion.guidance import LIGAND_CENTER_RADIUS, Clash, KeepInPocket
         from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket
         from moldiff.docking.pose import ConformerProjection
 
         m = self.model
         h = self.features(ligand_h)
         project = (ConformerProjection.from_mol(ligand_h) if self.project and ligand_h.GetNumConformers() else None)
+        guidance = [KeepInPocket(LIGAND_CENTER_RADIUS), *([Clash(self.clash_distance)] if self.clash_distance else []),
+                    *([project] if project is not None else [])]
         gen = torch.Generator(device=m.device).manual_seed(int(seed))
         out = []
         with Progress(k, "placing", "pose", enabled=progress) as bar:
@@ -181,8 +184,8 @@ class Docker:
                 mols = sample_in_pocket(m.denoiser, m.schedule, m.codec, m.elements,
                                         pocket_batch_from(graph, len(chunk)), chunk, steps=steps, sampler=sampler,
                                         parameterization=m.parameterization, generator=gen,
-                                        fixed_h=h.repeat(len(chunk), 1), x0_project=project,
-                                        clash_distance=self.clash_distance, callback=bar.steps(len(chunk), steps))
+                                        fixed_h=h.repeat(len(chunk), 1), guidance=guidance,
+                                        callback=bar.steps(len(chunk), steps))
                 bar.finish_batch()
                 out.extend(x.pos for x in mols if x is not None)
         return out

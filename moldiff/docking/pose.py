@@ -205,7 +205,7 @@ class ConformerProjection:
         heavy = heavy_indices(mol)
         return cls([c.GetPositions()[heavy] for c in mol.GetConformers()])
 
-    def __call__(self, x0):
+    def __call__(self, x0, h0=None, t=None):
         import torch
 
         from moldiff.geometry import rotation_from_covariance

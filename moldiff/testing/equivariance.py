@@ -136,3 +136,77 @@ def assert_bond_denoiser_equivariant(network, dtype=torch.float64, *, trials: in
             for key in ("atom_type", "charge"):
                 _close(new[key], out[key][perm], f"trial {trial} {kind}: {key} logits not invariant")
             _close(new["bond_type"], out["bond_type"][old_pair], f"trial {trial} {kind}: bond logits not invariant")
+
+
+def random_pocket(num_graphs: int, pocket_size: int = 12, num_pocket_features: int = 8, dtype=torch.float64, *,
+                  generator: torch.Generator | None = None):
+    """Random pockets, each centred on the origin: ``(pocket_pos (M, 3), pocket_h (M, F), pocket_batch (M,))``
+    with atoms 3-6 Å from the centre (a shell around the ligand)."""
+    pocket_batch = torch.arange(num_graphs).repeat_interleave(pocket_size)
+    direction = torch.randn(len(pocket_batch), 3, generator=generator, dtype=dtype)
+    radius = 3.0 + 3.0 * torch.rand(len(pocket_batch), 1, generator=generator, dtype=dtype)
+    pocket_pos = direction / direction.norm(dim=-1, keepdim=True) * radius
+    pocket_h = torch.randn(len(pocket_batch), num_pocket_features, generator=generator, dtype=dtype)
+    return pocket_pos, pocket_h, pocket_batch
+
+
+@torch.no_grad()
+def assert_pocket_denoiser_equivariant(denoiser, dtype=torch.float64, *, trials: int = 2, sizes=(5, 3, 9),
+                                       pocket_size: int = 12, num_features: int | None = None,
+                                       num_pocket_features: int | None = None, seed: int = 0) -> None:
+    """Assert E(3) x permutation equivariance of a pocket-conditioned denoiser
+    ``f(pos, h, t, batch, num_graphs, pocket_pos=, pocket_h=, pocket_batch=)``: rotating (or
+    reflecting) and translating ligand and pocket together rotates the position output;
+    permuting ligand atoms within molecules and pocket atoms within pockets permutes the
+    output with the ligand atoms; features stay invariant. In ``dtype`` (float32: the
+    tolerances of :data:`TOLERANCES`)."""
+    gen = torch.Generator().manual_seed(seed)
+    denoiser = denoiser.to(dtype).eval()
+    f = num_features if num_features is not None else denoiser.num_features
+    fp = num_pocket_features if num_pocket_features is not None else denoiser.pocket_features
+    for trial in range(trials):
+        pos, h, t, batch = random_batch(sizes, f, dtype, generator=gen)
+        pocket_pos, pocket_h, pocket_batch = random_pocket(len(sizes), pocket_size, fp, dtype, generator=gen)
+        out_pos, out_h = denoiser(pos, h, t, batch, len(sizes), pocket_pos=pocket_pos, pocket_h=pocket_h,
+                                  pocket_batch=pocket_batch)
+        for reflection in (False, True):
+            q = random_orthogonal(dtype, generator=gen, reflection=reflection)
+            shift = 5.0 * torch.randn(1, 3, generator=gen, dtype=dtype)
+            perm = _within_graph_permutation(batch, gen)
+            pocket_perm = _within_graph_permutation(pocket_batch, gen)
+            new_pos, new_h = denoiser((pos @ q.T + shift)[perm], h[perm], t, batch, len(sizes),
+                                      pocket_pos=(pocket_pos @ q.T + shift)[pocket_perm],
+                                      pocket_h=pocket_h[pocket_perm], pocket_batch=pocket_batch)
+            kind = "reflection" if reflection else "rotation"
+            _close(new_pos, (out_pos @ q.T)[perm], f"trial {trial} {kind}: position output not equivariant")
+            _close(new_h, out_h[perm], f"trial {trial} {kind}: feature output not invariant")
+
+
+@torch.no_grad()
+def assert_x0_transform_equivariant(make, dtype=torch.float64, *, sizes=(6, 4), pocket_size: int = 20,
+                                    num_features: int = 6, trials: int = 2, seed: int = 0,
+                                    scale: float = 1.5) -> None:
+    """Assert that a guidance transform commutes with rotations and reflections of the pocket
+    frame (about the pocket centre, the origin): ``f(x0 Q^T) = f(x0) Q^T`` when the pocket is
+    rotated too. ``make(frame)`` returns the transform for a
+    :class:`~moldiff.diffusion.guidance.Frame`-like object (attributes ``batch``,
+    ``num_graphs``, ``pocket_pos``, ``pocket_batch``, ``elements``, ``pocket_extent``)."""
+    from types import SimpleNamespace
+
+    gen = torch.Generator().manual_seed(seed)
+    for trial in range(trials):
+        x0, h0, t, batch = random_batch(sizes, num_features, dtype, generator=gen)
+        x0 = x0 * scale / 1.5
+        pocket_pos, _, pocket_batch = random_pocket(len(sizes), pocket_size, 1, dtype, generator=gen)
+
+        def frame(p):
+            extent = torch.stack([p[pocket_batch == g].norm(dim=-1).max() for g in range(len(sizes))])
+            return SimpleNamespace(batch=batch, num_graphs=len(sizes), pocket_pos=p, pocket_batch=pocket_batch,
+                                   elements=("C", "N", "O", "S", "F", "Cl")[:num_features], pocket_extent=extent)
+
+        out = make(frame(pocket_pos))(x0.clone(), h0, t[0])
+        for reflection in (False, True):
+            q = random_orthogonal(dtype, generator=gen, reflection=reflection)
+            moved = make(frame(pocket_pos @ q.T))(x0 @ q.T, h0, t[0])
+            kind = "reflection" if reflection else "rotation"
+            _close(moved, out @ q.T, f"trial {trial} {kind}: transformed positions not equivariant")
