@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from moldiff.training.staged import (max_time, probe_training_rate, sample_until, train_and_export, training_plan,
+from moldiff.training.staged import (probe_training_rate, sample_until, train_and_export, training_plan,
                                      worthwhile_batch)
 
 T0 = time.time()

@@ -118,10 +118,11 @@ def release_model(checkpoint: str | Path, output: str | Path, *, sampling: dict 
                   card: dict | None = None) -> dict:
     """Write a model file to ship (:func:`export_model`) whose stored config carries the
     sampling defaults ``sampling`` (keys of :class:`moldiff.config.SamplingConfig`, validated),
-    and its card next to it (``output`` with ``.json``: ``card`` plus the training metadata).
+    and its card next to it (``output`` with ``.json``: ``card`` as given -- the data, hardware
+    and measured figures; :func:`moldiff.api.load` adds the file's training progress).
 
-    This is how every shipped model is made: ``python scripts/release_model.py``. Returns the
-    stored metadata.
+    This is how every shipped model is made: ``moldiff model release configs/release/NAME.yaml``
+    (:class:`~moldiff.config.ReleaseConfig`). Returns the stored metadata.
     """
     from moldiff.config import SamplingConfig, from_dict, merge, to_dict
     from moldiff.paths import atomic_path
@@ -137,5 +138,5 @@ def release_model(checkpoint: str | Path, output: str | Path, *, sampling: dict 
     meta = export_model(checkpoint, output, meta=meta)
     if card is not None:
         with atomic_path(output.with_suffix(".json")) as tmp:
-            Path(tmp).write_text(json.dumps({**card, "training": meta.get("training", {})}, indent=2) + "\n")
+            Path(tmp).write_text(json.dumps(card, indent=1) + "\n")
     return meta

@@ -462,6 +462,31 @@ def cmd_model_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_release(args: argparse.Namespace) -> int:
+    from moldiff.checkpoint import release_model
+    from moldiff.config import ReleaseConfig, load_config
+
+    cfg = load_config(args.config, ReleaseConfig, args.overrides)
+    checkpoint = args.checkpoint or cfg.checkpoint
+    if not checkpoint:
+        raise InputError(f"{args.config}: no checkpoint to release from; give --checkpoint CKPT")
+    out = Path(args.output or cfg.output)
+    check_writable(out)
+    card = None
+    if cfg.card:
+        from moldiff.paths import read_text
+
+        try:
+            card = json.loads(read_text(cfg.card, "card"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{cfg.card}: not a JSON card ({exc.msg}, line {exc.lineno})") from None
+    meta = release_model(checkpoint, out, sampling=cfg.sampling, card=card)
+    training = meta.get("training", {})
+    print(f"released {cfg.name}: {out} ({out.stat().st_size / 1e6:.1f} MB; epoch {training.get('epoch')}, "
+          f"step {training.get('global_step')}; sampling {meta['config']['sampling']})")
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------
 def finite_float(text: str) -> float:
     """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
@@ -623,6 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("checkpoint", help="last.ckpt / best.ckpt of a run")
     me.add_argument("-o", "--output", required=True, help="output file (.pt, written atomically)")
     me.set_defaults(func=cmd_model_export)
+    mr = msub.add_parser("release", parents=[common], help="make a shipped model file and its card from a "
+                         "release config (configs/release/) and a checkpoint")
+    mr.add_argument("config", help="release config (moldiff.config.ReleaseConfig)")
+    mr.add_argument("overrides", nargs="*", help="key=value overrides, e.g. sampling.steps=50")
+    mr.add_argument("--checkpoint", help="training checkpoint or exported model (default: the config's)")
+    mr.add_argument("-o", "--output", help="model file to write (default: the config's)")
+    mr.set_defaults(func=cmd_model_release)
 
     qm9 = sub.add_parser("qm9", help="QM9 data: export a split, show statistics")
     qsub = qm9.add_subparsers(dest="qm9_command", required=True, metavar="ACTION")

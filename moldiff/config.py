@@ -296,3 +296,18 @@ class DockConfig(DockOptions):
     vina: DockVinaConfig = field(default_factory=DockVinaConfig)
     trainer: DockTrainerConfig = field(default_factory=DockTrainerConfig)
     output: DockOutputConfig = field(default_factory=DockOutputConfig)
+
+
+# --- shipped models (``moldiff model release CONFIG.yaml``) --------------------------------------
+@dataclass
+class ReleaseConfig:
+    """How a shipped model file is made from a training checkpoint
+    (:func:`moldiff.checkpoint.release_model`): no shipped file is edited by hand."""
+
+    name: str = option(help="the shipped name (moldiff.pretrained.MODELS)")
+    output: str = option(help="the model file to write (.pt); its card is written beside it (.json)")
+    checkpoint: str | None = option(None, help="the training checkpoint (best.ckpt / last.ckpt) or an exported "
+                                               "model; usually given on the command line (--checkpoint)")
+    card: str | None = option(None, help="JSON file of the card (data, hardware, measured figures); "
+                                         "default: keep no card")
+    sampling: dict = option(dict, help="sampling defaults stored with the model (SamplingConfig keys)")

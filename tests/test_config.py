@@ -7,6 +7,7 @@ import torch
 
 from moldiff.training.build import build_datamodule
 from moldiff.config import (
+    ReleaseConfig,
     DockConfig,
     EvaluateConfig,
     TrainConfig,
@@ -37,6 +38,9 @@ CONFIG_SCHEMAS = {
     "pocket/druglike_pretrain.yaml": TrainConfig,
     "pocket/fep_finetune.yaml": TrainConfig,
     "docking/posebusters_dev.yaml": DockConfig,
+    "release/qm9.yaml": ReleaseConfig,
+    "release/pocket.yaml": ReleaseConfig,
+    "release/pocket_design.yaml": ReleaseConfig,
 }
 
 

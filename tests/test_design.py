@@ -4,7 +4,6 @@ on real complexes, `moldiff.design`, `moldiff design`, and the in-pocket evaluat
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -500,7 +499,6 @@ def test_relax_ligand_keeps_protein_contacts_under_strain(site):
 def test_pocket_data_packed_for_a_gpu_machine_round_trips_and_trains(tmp_path, shared_data):
     """The GPU stages (moldiff.training.staged, benchmarks/pocket_gpu_stage.py) carry the complexes as arrays and trains on them through
     ``train(datamodule=...)``: the graphs come back field for field, and the run uses them."""
-    import sys
 
     import moldiff
     from moldiff.training.build import build_datamodule

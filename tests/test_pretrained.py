@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,8 @@ import moldiff
 from moldiff import pretrained
 from moldiff.errors import InputError
 from moldiff.metrics import evaluate
+
+REPO = Path(__file__).resolve().parents[1]
 
 CARD_KEYS = {"title", "data", "split", "selection", "architecture", "training", "sampling", "metrics", "steps_table"}
 
@@ -67,3 +70,33 @@ def test_cli_samples_with_the_shipped_model_and_prints_its_card(tmp_path):
     proc = _cli("sample", "--model", str(tmp_path / "none.pt"), "-o", str(tmp_path / "never.sdf"))
     assert proc.returncode == 2 and "no such checkpoint" in proc.stderr
     assert not (tmp_path / "never.sdf").exists()
+
+
+@pytest.mark.parametrize("name", sorted(pretrained.MODELS))
+def test_each_shipped_file_is_what_its_release_config_makes(name, tmp_path, capsys):
+    """No shipped file is edited by hand: ``moldiff model release configs/release/NAME.yaml``
+    from the shipped weights reproduces the file (weights, stored config and sampling defaults,
+    training record) and its card."""
+    import torch
+    import yaml
+
+    from moldiff.checkpoint import read_checkpoint, stored_config
+    from moldiff.cli import main
+
+    release = REPO / "configs" / "release" / f"{name}.yaml"
+    shipped = pretrained.model_path(name)
+    out = tmp_path / "released.pt"
+    assert main(["model", "release", str(release), "--checkpoint", str(shipped), "-o", str(out), "-q"]) == 0
+    assert f"released {name}" in capsys.readouterr().out
+    a, b = read_checkpoint(shipped), read_checkpoint(out)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert stored_config(a["moldiff"], shipped) == stored_config(b["moldiff"], out)
+    assert a["moldiff"]["training"] == b["moldiff"]["training"]
+    wanted = yaml.safe_load(release.read_text())["sampling"]
+    assert {k: b["moldiff"]["config"]["sampling"][k] for k in wanted} == wanted
+    assert json.loads(out.with_suffix(".json").read_text()) == pretrained.model_card(name)
+    # a release changes what it is told to, and nothing else
+    assert main(["model", "release", str(release), "--checkpoint", str(shipped), "-o", str(out), "-q",
+                 "sampling.steps=7"]) == 0
+    assert read_checkpoint(out)["moldiff"]["config"]["sampling"]["steps"] == 7
