@@ -30,6 +30,17 @@ if shared_data_dir() is not None:
     os.environ.setdefault("MOLDIFF_DATA", str(shared_data_dir()))
 
 
+#: fixtures that read the shared data folder: a test using one (directly or through another
+#: fixture) is marked ``data``
+DATA_FIXTURES = {"shared_data"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
@@ -39,6 +50,14 @@ def shared_data() -> Path:
             pytest.fail(msg + " -- required under CI=true")
         pytest.skip(msg)
     return path
+
+
+@pytest.fixture(scope="session")
+def local_complex() -> tuple[Path, Path]:
+    """``(protein.pdb, ligand.sdf)`` of the small complex in ``tests/data/complex`` (no shared
+    data needed: pocket, design and docking tests always run)."""
+    folder = REPO / "tests" / "data" / "complex"
+    return folder / "protein.pdb", folder / "ligand.sdf"
 
 
 @pytest.fixture(scope="session")

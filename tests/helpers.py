@@ -78,3 +78,28 @@ def render_in_chromium(page, tmp_path) -> tuple[str, list[str]]:
                           capture_output=True, text=True, timeout=120)
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return proc.stdout, console
+
+
+def run_cli(*args, cwd=None):
+    """``moldiff ARGS`` run in this process through :func:`moldiff.cli.main` (what the console
+    script calls), stdout and stderr captured: a :class:`subprocess.CompletedProcess`. Python
+    warnings are ignored, as ``PYTHONWARNINGS=ignore`` did for the subprocess this replaces."""
+    import contextlib
+    import io
+    import os
+    import subprocess
+    import warnings
+
+    from moldiff.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    before = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = main([str(a) for a in args])
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(["moldiff", *map(str, args)], code, out.getvalue(), err.getvalue())

@@ -1,4 +1,5 @@
-"""``moldiff`` end to end, as a user runs it (a subprocess per call)."""
+"""``moldiff`` end to end, as a user runs it: in process through ``moldiff.cli.main`` (what the
+console script calls), and once as ``python -m moldiff`` in a subprocess."""
 import json
 import os
 import subprocess
@@ -8,14 +9,23 @@ import pytest
 
 from moldiff.chem import write_sdf
 
-from helpers import embed
+from helpers import embed, run_cli
 
 KEYS = ("n", "atom_stability", "mol_stability", "validity", "connectivity", "uniqueness", "novelty")
 
 
 def run(*args, cwd=None):
+    return run_cli(*args, cwd=cwd)
+
+
+def test_python_dash_m_moldiff_runs_in_a_subprocess():
+    """The real entry point: a fresh interpreter, exit status and streams as a shell sees them."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "moldiff", *args], capture_output=True, text=True, env=env, cwd=cwd)
+    ok = subprocess.run([sys.executable, "-m", "moldiff", "--version"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and ok.stdout.startswith("moldiff ")
+    bad = subprocess.run([sys.executable, "-m", "moldiff", "sample", "-n", "0", "-o", "x.sdf"], capture_output=True,
+                         text=True, env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("moldiff: error:") and "Traceback" not in bad.stderr
 
 
 def assert_user_error(proc, *fragments):

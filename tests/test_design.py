@@ -47,6 +47,8 @@ def test_assembly_recovers_the_molecule_from_heavy_atoms(smiles):
 def test_assembly_of_crystal_ligands(shared_data):
     """Crystal ligands (heavy atoms only, real geometry): most come back exactly; the rest
     are tautomers or protonation states (same heavy-atom graph), never a different skeleton."""
+    from rdkit.Chem import rdMolHash
+
     from moldiff.chem.ligand import read_ligand
 
     files = sorted((shared_data / "posebusters_dev").glob("*/*_ligand.sdf"))[:40]
@@ -56,14 +58,14 @@ def test_assembly_of_crystal_ligands(shared_data):
         out = assemble_ligand(_heavy(ref))
         assert out is not None, path
         exact += _smiles(out) == Chem.MolToSmiles(ref, isomericSmiles=False)
-        skeleton = Chem.MolFromSmiles(_smiles(out))
-        for m in (skeleton, ref):
-            for b in m.GetBonds():
-                b.SetBondType(Chem.BondType.SINGLE)
-        generic = [Chem.MolToSmiles(Chem.RemoveHs(m, sanitize=False), isomericSmiles=False, kekuleSmiles=True)
-                   for m in (Chem.RWMol(skeleton), Chem.RWMol(ref))]
+        # the same skeleton: the heavy-atom graph with elements, bond orders and charges ignored
+        def skeleton(m):
+            m = Chem.RemoveHs(m)
+            Chem.RemoveStereochemistry(m)  # stereo comes from the 3D geometry, read separately
+            return rdMolHash.MolHash(m, rdMolHash.HashFunction.ElementGraph)
+
+        assert skeleton(out) == skeleton(ref), path
         assert len(Chem.GetMolFrags(out)) == len(Chem.GetMolFrags(ref)), path
-        assert skeleton.GetNumAtoms() == ref.GetNumAtoms(), (path, generic)
     assert exact >= 0.7 * len(files)
 
 
@@ -107,7 +109,13 @@ def pocket_run(tmp_path_factory, shared_data):
 
 
 @pytest.fixture()
-def site(shared_data):
+def site(local_complex):
+    return local_complex
+
+
+@pytest.fixture()
+def smoke_site(shared_data):
+    """A smoke complex (the clash test's thresholds were set on it)."""
     folder = shared_data / "smoke" / "dd_1a0q"
     return folder / "protein.pdb", folder / "ligand.sdf"
 
@@ -161,10 +169,10 @@ def test_designs_take_the_reference_ligands_size_on_request(pocket_run, site):
         model.design_mol3d(protein, center=(0.0, 0.0, 0.0), n=2, steps=4, num_atoms="reference")
 
 
-def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, site):
+def test_clash_guidance_keeps_designs_off_the_protein(pocket_run, smoke_site):
     import moldiff
 
-    protein, ligand = site
+    protein, ligand = smoke_site
     model = moldiff.load(pocket_run)
     pocket = model.pocket(protein, ligand=ligand)[1].pos.double().numpy()
 

@@ -20,16 +20,16 @@ from moldiff.vina.scorer import VinaScorer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def site(shared_data):
-    """A smoke complex: the crystal ligand (input graph, crystal coordinates), its
-    conformers, and a Vina scorer with maps for it."""
-    folder = shared_data / "smoke" / "pbw_1ia1"
-    ref = Chem.MolFromMolFile(str(folder / "ligand.sdf"), removeHs=False)
-    prot, pocket, centre, _ = read_site(folder / "protein.pdb", reference=ref)
+def site(local_complex):
+    """The test complex (tests/data/complex): the crystal ligand (input graph, crystal
+    coordinates), its conformers, and a Vina scorer with maps for it."""
+    protein, ligand = local_complex
+    ref = Chem.MolFromMolFile(str(ligand), removeHs=False)
+    prot, pocket, centre, _ = read_site(protein, reference=ref)
     lig = prepare_ligand(ref, DOCKING_ELEMENTS)
     confs = embed_conformers(lig, 8, seed=0)
     xtal = with_heavy_coordinates(lig, ref)
-    scorer = VinaScorer(folder / "protein.pdb", pocket_residues(pocket), centre, size=box_size(confs))
+    scorer = VinaScorer(protein, pocket_residues(pocket), centre, size=box_size(confs))
     scorer.prepare_maps([xtal])
     return xtal, confs, scorer
 
@@ -150,7 +150,7 @@ def test_docker_search_returns_k_ranked_poses_reproducibly(site, shared_data):
     assert not any(p.HasProp("search_energy") for p in poses) and fits == sorted(fits) and np.isfinite(fits).all()
 
 
-def test_vina_guidance_energy_and_step(site, shared_data):
+def test_vina_guidance_energy_and_step(site, local_complex):
     """Design-time energy guidance: with the pocket typed from residue templates (no receptor
     preparation) and the ligand's own types it reproduces Vina's intermolecular score of the
     crystal pose; element-and-geometry typing gives the crystal carbons Vina's types; a
@@ -161,7 +161,7 @@ def test_vina_guidance_energy_and_step(site, shared_data):
     from moldiff.docking.search import ligand_xs_types
 
     xtal, _, scorer = site
-    _, pocket, _, _ = read_site(shared_data / "smoke" / "pbw_1ia1" / "protein.pdb", reference=xtal)
+    _, pocket, _, _ = read_site(local_complex[0], reference=xtal)
     heavy = [a.GetIdx() for a in xtal.GetAtoms() if a.GetAtomicNum() > 1]
     true_types = ligand_xs_types(xtal, heavy)
     x = torch.tensor(xtal.GetConformer().GetPositions()[heavy])

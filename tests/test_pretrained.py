@@ -1,8 +1,5 @@
 """The shipped QM9 model: package data, model card, default loading and sample quality."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +7,8 @@ import pytest
 import moldiff
 from moldiff import pretrained
 from moldiff.errors import InputError
+
+from helpers import run_cli
 from moldiff.metrics import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,8 +17,7 @@ CARD_KEYS = {"title", "data", "split", "selection", "architecture", "training", 
 
 
 def _cli(*args):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "2"}
-    return subprocess.run([sys.executable, "-m", "moldiff", *args], capture_output=True, text=True, env=env)
+    return run_cli(*args)  # in process: moldiff.cli.main
 
 
 def test_shipped_model_is_package_data_with_a_complete_card():

@@ -13,6 +13,8 @@ import moldiff
 from moldiff.api import load
 from moldiff.config import TrainConfig, load_config
 from moldiff.errors import InputError
+
+from helpers import run_cli
 from moldiff.training.run import read_metrics, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,8 +178,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, tiny_run):
 
 
 def _cli(*args):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "moldiff", *args], capture_output=True, text=True, env=env)
+    return run_cli(*args)  # in process: moldiff.cli.main
 
 
 def test_cli_train_sample_evaluate_end_to_end(tmp_path):
