@@ -99,6 +99,7 @@ def test_discrete_flow_sampler_reaches_the_data_distribution_with_the_exact_deno
         assert torch.allclose(freq, q, atol=0.01), (noise, freq)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_one_molecule_with_its_bonds():
 
     from moldiff.training.module import FlowModule

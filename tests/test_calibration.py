@@ -4,6 +4,8 @@ import pytest
 from moldiff.data import qm9_molecules
 from moldiff.metrics import evaluate, qm9_train_smiles
 
+pytestmark = pytest.mark.slow  # the full QM9 split (minutes on a cold cache)
+
 PUBLISHED = {"atom_stability": 0.990, "mol_stability": 0.952, "validity": 0.977}
 
 

@@ -3,6 +3,7 @@
 Lightning's DDP launcher re-runs the launching command once per extra rank, so the run
 is driven by a small script (written here) rather than from inside pytest.
 """
+import pytest
 import json
 import os
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 
 
 from moldiff.training.run import read_metrics
+
+pytestmark = pytest.mark.slow  # two training processes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -127,6 +127,7 @@ def experiment(shared_data, tmp_path_factory):
     return root, out, args
 
 
+@pytest.mark.slow
 def test_experiment_writes_poses_tables_and_summary_for_both_methods(experiment):
     _, out, _ = experiment
     table = pd.read_csv(out / "results.csv")

@@ -129,6 +129,7 @@ def test_search_finds_the_crystal_pose_back_from_a_displaced_start(site):
     assert float(energies[0]) < float(start_energy[0]) - 0.5  # the start's own minimum is not the answer
 
 
+@pytest.mark.slow
 def test_docker_search_returns_k_ranked_poses_reproducibly(site, shared_data):
     from moldiff.docking import Docker
     import moldiff

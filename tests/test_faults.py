@@ -21,6 +21,8 @@ from helpers import write_tiny_complex
 from moldiff.cli import main
 from moldiff.training.run import read_metrics
 
+pytestmark = pytest.mark.slow  # kills and interrupts real runs (10-30 s each)
+
 REPO = Path(__file__).resolve().parents[1]
 DOCK = REPO / "configs" / "docking" / "posebusters_dev.yaml"
 TINY = REPO / "configs" / "test" / "tiny.yaml"

@@ -1,6 +1,7 @@
 """A tiny model trained for a few hundred CPU steps on one QM9 molecule regenerates it."""
 from collections import Counter
 
+import pytest
 import torch
 from torch_geometric.data import Batch
 
@@ -14,6 +15,7 @@ from moldiff.nn import EGNNDenoiser
 METHANOL_GDB_INDEX = 8  # QM9 molecule gdb_8, CH3OH, in the training split
 
 
+@pytest.mark.slow
 def test_tiny_model_regenerates_the_molecule_it_was_trained_on():
     torch.manual_seed(0)
     rows = split_indices("train")

@@ -34,6 +34,7 @@ def test_shipped_model_is_package_data_with_a_complete_card():
         pretrained.model_path("qm10")
 
 
+@pytest.mark.slow
 def test_default_load_matches_card_and_samples_real_molecules():
     model = moldiff.load()  # no argument: the shipped QM9 model
     card = model.info()

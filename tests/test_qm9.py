@@ -56,6 +56,7 @@ def test_arrays_are_consistent():
     assert int(arrays.charge.sum()) == 0
 
 
+@pytest.mark.slow
 def test_conversion_is_cached_and_a_corrupt_cache_is_rebuilt(tmp_path):
     fresh = load_qm9(tmp_path)  # converts the CSVs into tmp_path
     path = _cache_path(tmp_path)

@@ -63,6 +63,7 @@ def test_every_cli_option_has_help_and_shows_its_default():
             assert "default" in shown, f"{name} {action.option_strings}: default not shown"
 
 
+@pytest.mark.slow
 def test_the_readme_commands_run_as_pasted(tmp_path):
     pytest.importorskip("vina")  # the quick starts score and dock with Vina (the eval extra)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

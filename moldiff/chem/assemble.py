@@ -28,10 +28,10 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Geometry import Point3D
 
+from moldiff.chem.covalent import bonded_pairs, covalent_radii
 from moldiff.chem.molecule import Mol3D
 from moldiff.chem.tables import DOUBLE_BOND_PM, SINGLE_BOND_PM, TRIPLE_BOND_PM
 
-_PT = Chem.GetPeriodicTable()
 #: neutral valence used to decide whether an atom has room for a double bond
 VALENCE = {"C": 4, "N": 3, "O": 2, "S": 2, "P": 3, "B": 3, "F": 1, "Cl": 1, "Br": 1, "I": 1, "H": 1}
 #: most neighbours an atom may have (hypervalent S/P allowed)
@@ -46,10 +46,9 @@ def _length(table: dict, a: str, b: str) -> float | None:
 def connectivity(symbols, pos: np.ndarray, scale: float = 1.15) -> list[tuple[int, int]]:
     """Bonded pairs ``(i, j)``, i < j, from covalent radii, with each atom's degree capped."""
     pos = np.asarray(pos, dtype=np.float64)
-    radii = np.array([_PT.GetRcovalent(s) for s in symbols])
+    radii = covalent_radii(symbols)
     dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
-    close = dist < scale * (radii[:, None] + radii[None, :])
-    np.fill_diagonal(close, False)
+    close = bonded_pairs(pos, radii, scale)
     i, j = np.nonzero(np.triu(close))
     order = np.argsort(dist[i, j] / (radii[i] + radii[j]))  # most convincing bonds first
     cap = [MAX_DEGREE.get(s, 4) for s in symbols]

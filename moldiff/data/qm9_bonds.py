@@ -34,7 +34,6 @@ _CACHE_VERSION = 1
 #: charge classes of QM9 bond models: class k is formal charge CHARGES[k]
 CHARGES = (-1, 0, 1)
 _BOND_CLASS = {1.0: 1, 2.0: 2, 3.0: 3, 1.5: 4}
-_COVALENT = {"H": 0.31, "C": 0.76, "N": 0.71, "O": 0.66, "F": 0.57}
 _SLACK = 1.3
 
 
@@ -61,6 +60,8 @@ class QM9Bonds:
 def _from_smiles(smiles: str, symbols: list[str], pos: np.ndarray):
     from rdkit import Chem, rdBase
 
+    from moldiff.chem.covalent import bonded_pairs, covalent_radii
+
     with rdBase.BlockLogs():
         mol = Chem.MolFromSmiles(smiles)
     if mol is None:
@@ -77,16 +78,17 @@ def _from_smiles(smiles: str, symbols: list[str], pos: np.ndarray):
     counts = np.bincount(owner, minlength=len(heavy))
     if [a.GetTotalNumHs() for a in mol.GetAtoms()] != counts.tolist():
         return None
+    within = bonded_pairs(pos, covalent_radii(symbols), _SLACK)  # close enough to be bonded
     pairs, classes = [], []
     for b in mol.GetBonds():
         i, j = heavy[b.GetBeginAtomIdx()], heavy[b.GetEndAtomIdx()]
-        if np.linalg.norm(pos[i] - pos[j]) > _SLACK * (_COVALENT[symbols[i]] + _COVALENT[symbols[j]]):
+        if not within[i, j]:
             return None  # the SMILES bonds atoms that are apart in this geometry: another isomer
         pairs.append((min(i, j), max(i, j)))
         classes.append(_BOND_CLASS[b.GetBondTypeAsDouble()])
     for h, o in zip(hydrogens, owner):
         i = heavy[o]
-        if np.linalg.norm(pos[h] - pos[i]) > _SLACK * (_COVALENT["H"] + _COVALENT[symbols[i]]):
+        if not within[h, i]:
             return None
         pairs.append((min(h, i), max(h, i)))
         classes.append(1)

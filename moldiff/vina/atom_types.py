@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from moldiff.chem.covalent import bonded_pairs
 from moldiff.chem.tables import METALS, RESIDUE_ALIASES
 
 #: X-Score types: vdW radius (Å), hydrophobic, donor, acceptor
@@ -25,7 +26,9 @@ XS = {
 #: AutoDock types that make a bonded carbon polar (Vina's heteroatoms: any heavy non-carbon)
 _CARBON = ("C", "A")
 _METALS = METALS  # AutoDock types of metals are their element symbols
-#: covalent radii (Å) by AutoDock type, for bond detection
+#: Vina's bond rule (:func:`moldiff.chem.covalent.bonded_pairs`): covalent radii + 10 %
+VINA_BOND_SCALE = 1.1
+#: covalent radii (Å) by AutoDock type, Vina's own table (its typing is reproduced, so its radii)
 _COVALENT = {"C": 0.77, "A": 0.77, "N": 0.75, "NA": 0.75, "NS": 0.75, "O": 0.73, "OA": 0.73, "OS": 0.73,
              "S": 1.02, "SA": 1.02, "P": 1.06, "F": 0.71, "Cl": 0.99, "CL": 0.99, "Br": 1.14, "BR": 1.14,
              "I": 1.33, "H": 0.37, "HD": 0.37, "HS": 0.37}
@@ -45,11 +48,8 @@ def xs_types(pos: np.ndarray, ad_types: list[str]) -> list[str | None]:
     types: N/O bonded to a polar hydrogen (HD) are donors, NA/OA acceptors, a carbon bonded
     to any heavy non-carbon is polar (C_P) else hydrophobic (C_H), metals are donors
     (Met_D). Bonds: distance below 1.1 x the sum of covalent radii."""
-    pos = np.asarray(pos, dtype=float)
-    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)) if len(pos) else np.zeros((0, 0))
     radius = np.array([_COVALENT.get(k, 1.3) for k in ad_types])
-    bonded = dist < 1.1 * (radius[:, None] + radius[None])  # as Vina: covalent radii + 10 %
-    np.fill_diagonal(bonded, False)
+    bonded = bonded_pairs(pos, radius, VINA_BOND_SCALE)
     polar_h = np.array([k == "HD" for k in ad_types])
     hetero = np.array([k not in _CARBON and k[0] != "H" and k not in _METALS for k in ad_types])
     out = []
@@ -87,10 +87,7 @@ _HETERO_ELEMENTS = ("N", "O", "S", "P", "F", "Cl", "Br", "I", "Se")
 def _bonded(pos: np.ndarray, elements) -> np.ndarray:
     """(N, N) bool: heavy-atom bonds from covalent radii + 10 % (as :func:`xs_types`)."""
     radius = np.array([_COVALENT.get(e, _COVALENT.get(e.upper(), 1.3)) for e in elements])
-    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
-    bonded = dist < 1.1 * (radius[:, None] + radius[None])
-    np.fill_diagonal(bonded, False)
-    return bonded
+    return bonded_pairs(pos, radius, VINA_BOND_SCALE)
 
 
 def protein_xs_types(protein) -> list[str]:
