@@ -171,6 +171,17 @@ def test_data_and_network_must_go_together(tmp_path):
         check_task(cfg)
 
 
+def test_a_section_of_the_other_model_family_is_an_error():
+    from moldiff.training.build import check_task
+
+    cfg = load_config(REPO / "configs/test/tiny.yaml", TrainConfig, ["flow.time_alpha=1.0"])
+    with pytest.raises(InputError, match="flow section applies to model.name bond_egnn only"):
+        check_task(cfg)
+    cfg = load_config(REPO / "configs/test/bonds_tiny.yaml", TrainConfig, ["diffusion.type_scale=1.0"])
+    with pytest.raises(InputError, match="diffusion section does not apply to model.name bond_egnn"):
+        check_task(cfg)
+
+
 def test_sections_are_tagged_unions_keyed_on_name():
     """A key of another data set or network is an error naming it, not silently ignored; each
     section gets its own class; ``1`` stays an int where a field takes ``float | int``."""

@@ -39,13 +39,21 @@ def is_pocket_task(cfg: TrainConfig) -> bool:
 
 
 def check_task(cfg: TrainConfig, where: str = "config") -> None:
-    """Fail before any work when the data set and the network do not go together."""
+    """Fail before any work when the data set and the network do not go together, or a section
+    of the other model family is set (``flow`` belongs to ``bond_egnn``, ``diffusion`` to the rest):
+    a setting that would be silently ignored is an error."""
+    from moldiff.config import DiffusionConfig, FlowConfig
     from moldiff.errors import InputError
 
     if is_bond_model(cfg):
         if cfg.data.name != "qm9":
             raise InputError(f"{where}: model.name bond_egnn trains on data.name qm9 (got {cfg.data.name!r})")
+        if cfg.diffusion != DiffusionConfig():
+            raise InputError(f"{where}: the diffusion section does not apply to model.name bond_egnn "
+                             "(a flow-matching model: set its flow section)")
         return
+    if cfg.flow != FlowConfig():
+        raise InputError(f"{where}: the flow section applies to model.name bond_egnn only (got {cfg.model.name!r})")
     pocket_net = cfg.model.name == "pocket_egnn"
     if is_pocket_task(cfg) != pocket_net:
         raise InputError(f"{where}: data.name {cfg.data.name!r} needs "
