@@ -74,3 +74,16 @@ def derived_seed(seed: int, modulus: int = 2**31 - 1, *, nonzero: bool = False) 
     for Vina, which draws a random seed for 0 and would make the run irreproducible."""
     out = check_seed(seed) % modulus
     return modulus if nonzero and out == 0 else out
+
+
+#: RDKit's embedding draws from a generator with modulus 2^31 - 1 (minimal standard): a seed of 0,
+#: or any multiple of the modulus, puts it in its fixed point and every conformer comes out the same
+RDKIT_SEED_MODULUS = 2**31 - 2
+
+
+def rdkit_seed(seed: int) -> int:
+    """``randomSeed`` for RDKit's ETKDG from any user seed, in ``[1, 2^31 - 2]``: seeds
+    ``1 .. 2^31 - 3`` are kept as they are; 0 (and multiples of 2^31 - 2) become 2^31 - 2.
+    RDKit's ``randomSeed=0`` (and ``2^31 - 1``) returns identical conformers, which pruning
+    collapses to one."""
+    return derived_seed(seed, RDKIT_SEED_MODULUS, nonzero=True)

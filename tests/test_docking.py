@@ -71,6 +71,18 @@ def test_symmetric_rmsd_is_symmetry_aware_and_matches_other_protonation_states()
     assert symmetric_rmsd(anion.GetMol(), heavy) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2**31 - 2, 2**31 - 1, 2**31, 12345])
+def test_every_seed_gives_the_requested_conformer_diversity(seed):
+    """RDKit's ETKDG with randomSeed 0 (or 2^31 - 1) returns identical conformers, which pruning
+    collapses to one; every user seed must give as many distinct conformers as other seeds."""
+    from moldiff.checks import rdkit_seed
+
+    mol = prepare_ligand(embed("CCOC(=O)c1ccccc1NCCCN"), ("C", "N", "O"))
+    confs = embed_conformers(mol, 8, seed=seed, optimize=False)
+    assert confs.GetNumConformers() >= 6
+    assert 1 <= rdkit_seed(seed) <= 2**31 - 2
+
+
 def test_prepare_ligand_drops_coordinates_and_rejects_what_cannot_be_docked():
     mol = embed("CCOc1ccccc1")
     lig = prepare_ligand(mol, ("C", "O"))

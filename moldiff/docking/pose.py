@@ -12,7 +12,7 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import AllChem, rdMolAlign
 
-from moldiff.checks import derived_seed
+from moldiff.checks import rdkit_seed
 from moldiff.errors import InputError
 from moldiff.geometry import superpose
 
@@ -51,7 +51,7 @@ def embed_conformers(mol: Chem.Mol, n: int, *, seed: int = 0, optimize: bool = T
 
     out = Chem.Mol(mol)
     params = AllChem.ETKDGv3()
-    params.randomSeed = derived_seed(seed)
+    params.randomSeed = rdkit_seed(seed)
     params.pruneRmsThresh = 0.3
     params.numThreads = 1
     params.timeout = EMBED_SECONDS  # RDKit's own bound on the embedding (some ring systems spin)
