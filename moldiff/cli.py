@@ -375,6 +375,10 @@ def cmd_dock(args: argparse.Namespace) -> int:
     if args.example and args.config:
         raise InputError("--example docks the shipped complex; give no config file with it")
     _use_example(args, protein="protein", ligand="ligand", reference="ligand")
+    if args.library:
+        if args.config or args.ligand:
+            raise InputError("--library screens a library from the command line; give no config file or --ligand with it")
+        return _screen(args)
     if args.protein or args.ligand:
         if args.config:
             raise InputError("give either a config file (experiment) or --protein/--ligand (one complex), not both")
@@ -386,9 +390,65 @@ def cmd_dock(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, DockConfig, args.overrides)
     summaries = run_experiment(cfg, progress=not args.quiet)
-    print(format_dock_summary(summaries))
+    print(format_screen_summary(summaries, cfg.output.dir) if cfg.screen is not None else format_dock_summary(summaries))
     print(f"results: {Path(cfg.output.dir) / 'results.csv'}   summary: {Path(cfg.output.dir) / 'summary.json'}")
     return 0
+
+
+def _screen(args: argparse.Namespace) -> int:
+    """``moldiff dock --protein P --library LIB (site) -o DIR``: a screen without a config file."""
+    from moldiff.config import DockConfig
+    from moldiff.docking.experiment import run_experiment
+    from moldiff.schema import from_dict, to_dict
+
+    if args.overrides:
+        raise InputError(f"unexpected arguments {' '.join(args.overrides)} (key=value overrides need a config file)")
+    if not args.protein:
+        raise InputError("--library needs the receptor: --protein P.pdb")
+    if args.refine is False and args.ranking is None:
+        args.ranking = "fit"
+    opts = to_dict(from_args(DockOptions, args, flags=DOCK_FLAGS))
+    site = _site(args, reference="reference")
+    if "box" in site:
+        site = {"box": [*site["box"][0], *site["box"][1]]}
+    elif "center" in site:
+        site = {"center": list(site["center"])}
+    screen = {"receptor": args.protein, "library": args.library, **site, "workers": args.workers,
+              "protonation_ph": None if args.no_protonation else args.ph}
+    if args.radius is not None:
+        screen["radius"] = args.radius
+    data = {**opts, "screen": screen, "method": args.method, "model": args.model or "pocket",
+            "posebusters": not args.no_posebusters, "vina": {"exhaustiveness": args.exhaustiveness},
+            "output": {"dir": args.output if args.output != "poses.sdf" else "runs/screen"}}
+    cfg = from_dict(DockConfig, data, where="command line")
+    summaries = run_experiment(cfg, progress=not args.quiet)
+    print(format_screen_summary(summaries, cfg.output.dir))
+    return 0
+
+
+def format_screen_summary(summaries: dict, folder) -> str:
+    """Per method: ligands docked and failed, best and median score, PoseBusters-valid, speed;
+    then the five best ligands of the first method."""
+    import csv
+
+    lines = []
+    for method, s in summaries.items():
+        pb = s.get("posebusters_valid_top1")
+        rate = s.get("ligands_per_minute_this_run")
+        lines.append(f"{method}: {s['n_ok']} of {s['n']} ligands docked, {s['n_error']} failed"
+                     + (f"; best score {s['best_score']:.2f}, median {s['median_score']:.2f} kcal/mol"
+                        if s.get("best_score") is not None else "")
+                     + (f"; top pose PoseBusters-valid {100 * pb:.0f} %" if pb is not None else "")
+                     + (f"; {rate:.2f} ligands/min on {s['workers']} worker(s)" if rate else ""))
+    first = next(iter(summaries), None)
+    table = Path(folder) / (first or "") / "results.csv"
+    if first and table.is_file():
+        with open(table, newline="") as fh:
+            best = [r for r in csv.DictReader(fh) if r["rank"]][:5]
+        for r in best:
+            lines.append(f"  {r['rank']:>3}  {r['score']:>7}  {r['id']}  {r['smiles_docked']}")
+    lines.append(f"results: {Path(folder) / (first or '') / 'results.csv'}   poses: {Path(folder) / (first or '') / 'poses'}")
+    return "\n".join(lines)
 
 
 def _dock_one(args: argparse.Namespace) -> int:
@@ -601,7 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
     do = sub.add_parser("dock", parents=[common], help="dock ligands: an experiment from config, or one complex",
                         description="moldiff dock CONFIG.yaml [key=value ...] runs a docking experiment "
                         "(configs/docking/posebusters_dev.yaml); moldiff dock --protein P --ligand L "
-                        "(--reference REF | --center X Y Z | --box ...) -o poses.sdf docks one ligand.")
+                        "(--reference REF | --center X Y Z | --box ...) -o poses.sdf docks one ligand; "
+                        "moldiff dock --protein P --library LIB (site) -o DIR screens a library.")
     do.add_argument("config", nargs="?", default=None, help="experiment config (YAML)")
     do.add_argument("overrides", nargs="*", help="config overrides, e.g. data.root=/path limit=20")
     do.add_argument("--protein", help="one complex: protein PDB or mmCIF")
@@ -616,6 +677,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="site box: centre and size, Å")
     do.add_argument("--radius", type=finite_float, default=None, help="pocket radius, Å (default 10)")
     do.add_argument("-o", "--output", default="poses.sdf", help="output SDF (one complex)")
+    do.add_argument("--library", help="screen a ligand library against --protein: SMILES file (SMILES [id] per line), "
+                    "CSV/TSV with id,smiles columns, multi-record SDF, or a folder; -o names the output folder")
+    do.add_argument("--workers", type=int, default=None, help="--library: worker processes (default: every core)")
+    do.add_argument("--ph", type=finite_float, default=7.4, help="--library: give each ligand its most probable "
+                    "charge state at this pH (default 7.4)")
+    do.add_argument("--no-protonation", action="store_true", help="--library: dock the charge states as given")
+    do.add_argument("--no-posebusters", action="store_true", help="--library: skip PoseBusters checks of top poses")
     do.add_argument("--method", choices=["moldiff", "vina"], default="moldiff",
                     help="moldiff (diffusion placement + search) or vina (AutoDock Vina alone)")
     do.add_argument("--exhaustiveness", type=int, default=8, help="--method vina: search effort")

@@ -280,6 +280,37 @@ class DockOutputConfig:
 
 
 @dataclass
+class ScreenConfig:
+    """Virtual screening: one receptor, a ligand library (:mod:`moldiff.docking.screen`).
+    The site is given by exactly one of ``reference``, ``center`` or ``box``."""
+
+    receptor: str = option(help="protein PDB or mmCIF")
+    library: str = option(help="ligands: a SMILES file (.smi/.txt: SMILES [id] per line), a CSV/TSV with "
+                               "id and smiles columns, a multi-record SDF, or a folder of SDF/MOL/MOL2 files")
+    reference: str | None = option(None, help="ligand with 3D coordinates defining the site")
+    center: list[float] | None = option(None, help="site centre [x, y, z], Å")
+    box: list[float] | None = option(None, help="site box [x, y, z, size_x, size_y, size_z], Å")
+    radius: float = option(10.0, min=1.0, help="pocket residues within this distance of the site, Å")
+    id_column: str = option("id", help="CSV/TSV column of ligand ids (absent: the row number)")
+    smiles_column: str = option("smiles", help="CSV/TSV column of SMILES")
+    strip_salts: bool = option(True, help="keep the largest organic fragment of each input")
+    protonation_ph: float | None = option(7.4, min=0.0, max=14.0,
+                                          help="give each ligand its most probable charge state at this pH "
+                                               "(moldiff.chem.protonation); null: dock the charge state as given")
+    workers: int | None = option(None, min=1, help="worker processes, one torch thread each (default: every "
+                                                   "core this process may use)")
+
+    def __post_init__(self):
+        given = [k for k in ("reference", "center", "box") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of reference, center, box for the site (got {', '.join(given) or 'none'})")
+        if self.center is not None and len(self.center) != 3:
+            raise ValueError(f"center needs 3 numbers, got {len(self.center)}")
+        if self.box is not None and len(self.box) != 6:
+            raise ValueError(f"box needs 6 numbers (centre and size), got {len(self.box)}")
+
+
+@dataclass
 class DockConfig(DockOptions):
     """A docking experiment: ``moldiff dock CONFIG.yaml [key=value ...]``. The top-level keys
     are :class:`~moldiff.options.DockOptions` (the same options as docking one complex) plus
@@ -292,7 +323,9 @@ class DockConfig(DockOptions):
     baseline: Literal["none", "vina"] = option("none", help="also dock every complex with AutoDock Vina")
     model: str = option("pocket", help="pocket model: a shipped name or a checkpoint file")
     posebusters: bool = option(True, help="PoseBusters 'dock' checks of each top-1 pose")
-    limit: int | None = option(None, min=1, help="dock only the first N complexes")
+    limit: int | None = option(None, min=1, help="dock only the first N complexes (ligands of a screen)")
+    screen: ScreenConfig | None = option(None, help="screen a ligand library against one receptor instead of "
+                                                    "docking the complexes of data")
     vina: DockVinaConfig = field(default_factory=DockVinaConfig)
     trainer: DockTrainerConfig = field(default_factory=DockTrainerConfig)
     output: DockOutputConfig = field(default_factory=DockOutputConfig)
