@@ -38,6 +38,7 @@ CONFIG_SCHEMAS = {
     "pocket/druglike_pretrain.yaml": TrainConfig,
     "pocket/fep_finetune.yaml": TrainConfig,
     "docking/posebusters_dev.yaml": DockConfig,
+    "docking/screen_example.yaml": DockConfig,
     "release/qm9.yaml": ReleaseConfig,
     "release/pocket.yaml": ReleaseConfig,
     "release/pocket_design.yaml": ReleaseConfig,

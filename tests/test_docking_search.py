@@ -99,24 +99,22 @@ def test_torsion_moves_keep_bond_lengths_and_turn_the_dihedral(site):
 
 
 def test_search_finds_the_crystal_pose_back_from_a_displaced_start(site):
-    """Started 2.5 Å and 40° off the crystal pose (an RDKit conformer superposed on it), a
-    short search returns a lowest-energy pose within 2.5 Å of the crystal pose, at an energy
-    no higher than that of the superposed conformer locally optimised (the crystal basin as
-    the search's conformers can reach it)."""
-    from moldiff.geometry import kabsch
+    """Given the crystal conformer among eight RDKit conformers and started 3.5 Å and 60° off
+    the crystal pose (a start whose own local minimum lies ~1.9 Å away), a short search
+    returns a lowest-energy pose within 1 Å of the crystal pose, at an energy no higher than
+    the crystal pose locally optimised. (An RDKit conformer superposed on the crystal pose
+    is no fixed target: which one comes first depends on the embedding seed, and the
+    Vina-form minimum over those conformers can lie 4 Å away.)"""
     from moldiff.docking.search import move
 
     xtal, confs, scorer = site
+    crystal = xtal.GetConformer().GetPositions()
     search = PoseSearch(xtal, scorer.receptor, scorer.center, scorer.size, vina=scorer.vina,
-                        conformers=[c.GetPositions() for c in confs.GetConformers()])
-    h = search.heavy_list
-    ref = xtal.GetConformer().GetPositions()
-    conf = confs.GetConformers()[0].GetPositions()
-    rot, shift, _ = kabsch(conf[h], ref[h])
-    superposed = torch.tensor(conf @ rot.T + shift)[None]
-    _, basin = search.optimise(superposed)
-    x0 = move(superposed, search.torsions, search.heavy, torch.tensor([[2.5, 0.0, 0.0]], dtype=torch.float64),
-              torch.tensor([[0.0, 0.0, np.radians(40)]], dtype=torch.float64),
+                        conformers=[crystal] + [c.GetPositions() for c in confs.GetConformers()])
+    x = torch.tensor(crystal)[None]
+    _, basin = search.optimise(x)
+    x0 = move(x, search.torsions, search.heavy, torch.tensor([[3.5, 0.0, 0.0]], dtype=torch.float64),
+              torch.tensor([[0.0, 0.0, np.radians(60)]], dtype=torch.float64),
               torch.zeros(1, len(search.torsions), dtype=torch.float64))
     _, start_energy = search.optimise(x0)
     poses, energies = search.run(x0.repeat(4, 1, 1), steps=15, seed=0)
@@ -124,7 +122,7 @@ def test_search_finds_the_crystal_pose_back_from_a_displaced_start(site):
     found = Chem.Mol(xtal)
     for j, xyz in enumerate(poses[0].numpy()):
         found.GetConformer().SetAtomPosition(j, xyz.tolist())
-    assert symmetric_rmsd(found, xtal) < 2.5
+    assert symmetric_rmsd(found, xtal) < 1.0
     assert float(energies[0]) <= float(basin[0]) + 0.05
     assert float(energies[0]) < float(start_energy[0]) - 0.5  # the start's own minimum is not the answer
 

@@ -164,6 +164,16 @@ def test_screen_ranks_records_failures_and_resumes(local_complex, tmp_path):
     assert "Traceback" not in other.stderr
 
 
+def test_the_example_screen_config_names_files_that_exist():
+    from moldiff.config import DockConfig, load_config
+    from moldiff.docking.screen import read_library
+
+    cfg = load_config(REPO / "configs" / "docking" / "screen_example.yaml", DockConfig)
+    assert (REPO / cfg.screen.receptor).is_file() and (REPO / cfg.screen.reference).is_file()
+    entries = read_library(REPO / cfg.screen.library)
+    assert len(entries) == 5 and all(e.mol is not None for e in entries)
+
+
 def test_screen_config_checks_the_site_and_library_before_any_work(local_complex, tmp_path):
     from moldiff.config import DockConfig, load_config
 
