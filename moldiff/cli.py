@@ -6,6 +6,7 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from moldiff import __version__
 from moldiff.checks import SEED_MAX, check_finite, check_seed
-from moldiff.options import DesignOptions, DockOptions, SamplingOptions, add_flags, from_args
+from moldiff.options import DesignOptions, DockOptions, SamplingOptions, add_flags, flag_name, from_args
 from moldiff.errors import InputError
 from moldiff.paths import check_writable, write_json
 
@@ -116,12 +117,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def format_pocket_table(metrics: dict) -> str:
     """Designed ligands beside the reference ligand (where the metric applies to one molecule)."""
     percent = {"validity", "connectivity", "valid_and_connected", "uniqueness", "lipinski", "clash_2A", "clash_vdw",
-               "posebusters_mol_valid"}
+               "posebusters_valid", "unusual_ring", "at_least_reference_docked"}
     reference = {"qed": "reference_qed", "sa": "reference_sa", "logp": "reference_logp", "vina": "reference_vina",
-                 "vina_min": "reference_vina_min", "clash_2A": "reference_clash"}
+                 "vina_min": "reference_vina_min", "vina_docked": "reference_vina_docked",
+                 "clash_2A": "reference_clash", "clash_vdw": "reference_clash_vdw",
+                 "posebusters_valid": "reference_posebusters", "unusual_ring": "reference_unusual_ring",
+                 "heavy_atoms": "reference_heavy_atoms"}
+    checks = metrics.get("posebusters_checks")
     rows = [("metric", "designed", "reference")]
     for key in ("n", "validity", "connectivity", "uniqueness", "diversity", "qed", "sa", "logp", "lipinski",
-                "clash_2A", "clash_vdw", "posebusters_mol_valid", "vina", "vina_min", "heavy_atoms"):
+                "clash_2A", "clash_vdw", "posebusters_valid", "vina", "vina_min", "vina_docked",
+                "at_least_reference_docked", "unusual_ring", "heavy_atoms"):
+        if key not in metrics:
+            continue
         value = metrics.get(key)
 
         def show(v, k=key):
@@ -133,7 +141,8 @@ def format_pocket_table(metrics: dict) -> str:
                 return str(v)
             return f"{100 * v:.1f} %" if k in percent else f"{v:.2f}"
 
-        rows.append((key, show(value), show(metrics.get(reference.get(key, ""))) if key in reference else ""))
+        label = f"posebusters_valid ({checks})" if key == "posebusters_valid" and checks else key
+        rows.append((label, show(value), show(metrics.get(reference.get(key, ""))) if key in reference else ""))
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}".rstrip() for r in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -311,10 +320,16 @@ def cmd_design(args: argparse.Namespace) -> int:
     from moldiff.pretrained import DESIGN
     from moldiff.metrics.pocket import is_connected
 
+    if args.config:
+        return _design_experiment(args)
+    if args.overrides:
+        raise InputError(f"unexpected arguments {' '.join(args.overrides)} (key=value overrides need a config file)")
     _use_example(args, protein="protein", ligand="ligand")
     if not args.protein:
         raise InputError("moldiff design needs --protein P.pdb with a site (--ligand, --center or --box), "
-                         "or --example")
+                         "or --example, or a CONFIG.yaml (a design experiment)")
+    if not args.output:
+        raise InputError("an output file is required: -o OUT.sdf")
     opts = from_args(DesignOptions, args, {"seed": 0}, flags=DESIGN_FLAGS)  # validated before any work
     if opts.num_atoms == "reference" and args.ligand is None:
         raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
@@ -369,6 +384,54 @@ def format_dock_summary(summaries: dict) -> str:
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def _design_experiment(args: argparse.Namespace) -> int:
+    """``moldiff design CONFIG.yaml [key=value ...]``: a design experiment over many pockets."""
+    from moldiff.config import DesignConfig, load_config
+    from moldiff.design_experiment import run_design_experiment
+
+    given = [flag for flag, value in (("--protein", args.protein), ("--ligand", args.ligand), ("--center", args.center),
+                                      ("--box", args.box), ("--example", args.example or None),
+                                      ("-o", args.output), ("--device", None if args.device == "cpu" else args.device))
+             if value is not None]
+    given += [DESIGN_FLAGS.get(f.name, [flag_name(f.name)])[0] for f in dataclasses.fields(DesignOptions)
+              if getattr(args, f.name, None) is not None]
+    if given:
+        raise InputError(f"a design experiment takes its settings from the config file: leave out {', '.join(given)} "
+                         "and give key=value overrides after it (e.g. n=8 steps=100 output.dir=runs/x)")
+    cfg = load_config(args.config, DesignConfig, args.overrides)
+    summary = run_design_experiment(cfg, progress=not args.quiet)
+    print(format_design_summary(summary))
+    print(f"results: {Path(cfg.output.dir) / 'results.csv'}   summary: {Path(cfg.output.dir) / 'summary.json'}")
+    return 0
+
+
+def format_design_summary(summary: dict) -> str:
+    """Designs beside the reference ligands (over all pockets) of a design experiment."""
+    percent = {"validity", "valid_and_connected", "posebusters_valid", "clash_2A", "clash_vdw", "unusual_ring",
+               "lipinski", "at_least_reference_docked", "uniqueness"}
+    designs, reference = summary["designs"], summary["reference"]
+    pockets = summary.get("pockets", {})
+    rows = [("metric", "designs", "reference ligands")]
+
+    def show(v, k):
+        if v is None or (isinstance(v, float) and v != v):
+            return "-"
+        return str(v) if k == "n" else f"{100 * v:.1f} %" if k in percent else f"{v:.2f}"
+
+    for key in ("n", "validity", "valid_and_connected", "posebusters_valid", "clash_2A", "clash_vdw", "qed", "sa",
+                "logp", "lipinski", "unusual_ring", "heavy_atoms", "vina", "vina_min", "vina_docked",
+                "at_least_reference_docked", "uniqueness", "diversity"):
+        rows.append((key, show(designs.get(key), key), show(reference.get(key), key) if key in reference else ""))
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{width[0]}}  {r[1]:>{width[1]}}  {r[2]:>{width[2]}}".rstrip() for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    head = f"{pockets.get('n_ok', 0)} of {pockets.get('n', 0)} pockets designed"
+    if pockets.get("n_error"):
+        failed = [k for k, v in summary.get("per_pocket", {}).items() if v.get("status") == "error"]
+        head += f"; failed: {', '.join(failed[:5])}{' ...' if len(failed) > 5 else ''} (see results.csv)"
+    return head + "\n" + "\n".join(lines)
 
 
 def cmd_dock(args: argparse.Namespace) -> int:
@@ -641,9 +704,15 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--info", action="store_true", help="print the model card and exit")
     sa.set_defaults(func=cmd_sample)
 
-    de = sub.add_parser("design", parents=[common], help="design ligands for a protein pocket",
-                        description="Generate ligands inside a binding site with a pocket-conditioned model; "
-                        "writes them with bonds and hydrogens in the protein's frame.")
+    de = sub.add_parser("design", parents=[common], help="design ligands for a protein pocket, or run a design "
+                                                        "experiment from config",
+                        description="moldiff design --protein P (--ligand REF | --center X Y Z | --box ...) -o OUT.sdf "
+                        "generates ligands inside one binding site with a pocket-conditioned model and writes them "
+                        "with bonds and hydrogens in the protein's frame; moldiff design CONFIG.yaml [key=value ...] "
+                        "designs for every pocket of a data set and scores designs and reference ligands side by side "
+                        "(configs/design/posebusters_dev.yaml).")
+    de.add_argument("config", nargs="?", help="design experiment YAML (moldiff.config.DesignConfig)")
+    de.add_argument("overrides", nargs="*", help="key.sub=value overrides of the config, e.g. n=8 output.dir=runs/x")
     de.add_argument("--protein", help="protein PDB or mmCIF file")
     de.add_argument("--example", action="store_true",
                     help="design for the shipped example complex (PDB 1S3V: protein and reference ligand)")
@@ -651,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
     de.add_argument("--box", type=finite_float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
                     help="site box: centre and size, Å")
-    de.add_argument("-o", "--output", required=True, help="output SDF (written atomically)")
+    de.add_argument("-o", "--output", help="output SDF (written atomically)")
     add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
     de.add_argument("--model", default=None,
                     help="shipped model name (default pocket_design; pocket: the docking model) or a checkpoint")

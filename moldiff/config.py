@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from moldiff.checks import SEED_MAX
-from moldiff.options import DockOptions
+from moldiff.options import DesignOptions, DockOptions
 from moldiff.schema import (SAMPLER_NAMES, SamplerName, from_dict, load_config, merge, option,  # noqa: F401
                             parse_overrides, section_from_dict, to_dict)
 
@@ -329,6 +329,59 @@ class DockConfig(DockOptions):
     vina: DockVinaConfig = field(default_factory=DockVinaConfig)
     trainer: DockTrainerConfig = field(default_factory=DockTrainerConfig)
     output: DockOutputConfig = field(default_factory=DockOutputConfig)
+
+
+# --- design experiments (``moldiff design CONFIG.yaml``) -----------------------------------
+@dataclass
+class DesignDataConfig:
+    """Pockets to design for: every complex of ``root`` (layouts of :mod:`moldiff.data.complexes`);
+    each complex's ligand defines the site and is scored beside the designs as the reference."""
+
+    root: str | None = option(None, help="data folder (default: the shared posebusters_dev)")
+    ids: list[str] | None = option(None, help="only these complex ids")
+
+
+@dataclass
+class DesignEvaluateConfig:
+    """How every design (and the pocket's reference ligand, the same way) is scored."""
+
+    posebusters: Literal["dock", "full", "fast", "off"] = option(
+        "dock", help="PoseBusters checks: dock (intramolecular and with the protein), full / fast "
+                     "(intramolecular, with / without the internal-energy check) or off")
+    vina: bool = option(True, help="Vina score of each pose as designed")
+    vina_minimise: bool = option(True, help="and after Vina's local optimisation")
+    redock: bool = option(True, help="re-dock each design and the reference with Vina's global search: "
+                                     "the share scoring at least the reference")
+    redock_exhaustiveness: int = option(8, min=1, help="Vina exhaustiveness of the re-docking")
+    time_limit: float | None = option(60.0, gt=0, help="seconds per molecule for each check (PoseBusters, "
+                                                       "Vina scoring, re-docking); over it the check fails "
+                                                       "and says so; null: none")
+
+
+@dataclass
+class DesignOutputConfig:
+    dir: str = "runs/design"
+    resume: bool = option(True, help="skip pockets that already have a result")
+
+
+@dataclass
+class DesignConfig(DesignOptions):
+    """A design experiment: ``moldiff design CONFIG.yaml [key=value ...]``. The top-level keys are
+    :class:`~moldiff.options.DesignOptions` (the same options as ``moldiff design --protein``)
+    plus the experiment's own: data, site, model, limit and the sections below."""
+
+    data: DesignDataConfig = field(default_factory=DesignDataConfig)
+    site: Literal["reference", "center"] = option("reference", help="the pocket: residues near the reference "
+                                                                    "ligand's atoms / near its centre")
+    model: str = option("pocket_design", help="pocket model: a shipped name or a checkpoint file")
+    limit: int | None = option(None, min=1, help="only the first N pockets (by id)")
+    evaluate: DesignEvaluateConfig = field(default_factory=DesignEvaluateConfig)
+    trainer: DockTrainerConfig = field(default_factory=DockTrainerConfig)
+    output: DesignOutputConfig = field(default_factory=DesignOutputConfig)
+
+    def __post_init__(self):
+        if self.seed is None:
+            self.seed = 0  # an experiment is reproducible: seed 0 unless told otherwise
 
 
 # --- shipped models (``moldiff model release CONFIG.yaml``) --------------------------------------

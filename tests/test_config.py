@@ -8,6 +8,7 @@ import torch
 from moldiff.training.build import build_datamodule
 from moldiff.config import (
     ReleaseConfig,
+    DesignConfig,
     DockConfig,
     EvaluateConfig,
     TrainConfig,
@@ -39,6 +40,7 @@ CONFIG_SCHEMAS = {
     "pocket/fep_finetune.yaml": TrainConfig,
     "docking/posebusters_dev.yaml": DockConfig,
     "docking/screen_example.yaml": DockConfig,
+    "design/posebusters_dev.yaml": DesignConfig,
     "release/qm9.yaml": ReleaseConfig,
     "release/pocket.yaml": ReleaseConfig,
     "release/pocket_design.yaml": ReleaseConfig,

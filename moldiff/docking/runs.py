@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from moldiff.config import DockConfig, to_dict
+from moldiff.config import to_dict
 from moldiff.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def _settings(cfg_dict: dict) -> dict:
     return flat
 
 
-def check_same_settings(out: Path, cfg: DockConfig) -> None:
+def check_same_settings(out: Path, cfg) -> None:
     """Raise :class:`InputError` when ``out`` holds records made with other result-changing
     settings (its ``config.yaml`` differs): reusing them would mix two experiments in one table."""
     import yaml
@@ -50,7 +50,7 @@ def check_same_settings(out: Path, cfg: DockConfig) -> None:
         if not isinstance(stored, dict):
             raise ValueError("not a mapping")
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        raise InputError(f"{out}: holds docking records but its config.yaml is missing or unreadable "
+        raise InputError(f"{out}: holds records but its config.yaml is missing or unreadable "
                          f"({type(exc).__name__}), so they cannot be matched to these settings; "
                          "use a new output.dir") from None
     old, new = _settings(stored), _settings(to_dict(cfg))
@@ -62,7 +62,7 @@ def check_same_settings(out: Path, cfg: DockConfig) -> None:
                          "or the same settings to resume")
 
 
-def predict_trainer(cfg: DockConfig, progress: bool = True):
+def predict_trainer(cfg, progress: bool = True):
     """The Lightning Trainer of the predict loop (built before any file is written: a bad
     ``trainer`` section fails here with :class:`InputError`)."""
     import pytorch_lightning as pl
@@ -73,12 +73,13 @@ def predict_trainer(cfg: DockConfig, progress: bool = True):
     try:
         return pl.Trainer(accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
                           strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes, logger=False,
-                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
+                          enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
+                          inference_mode=False)  # guidance and pose search take gradients (under no_grad)
     except (MisconfigurationException, ValueError, RuntimeError) as exc:
         raise InputError(f"trainer settings: {exc}") from None
 
 
-def predict(cfg: DockConfig, worker, pending: list, trainer, progress: bool = True, unit: str = "complex") -> None:
+def predict(cfg, worker, pending: list, trainer, progress: bool = True, unit: str = "complex") -> None:
     """Run ``worker`` (a callable on one item with ``.method`` and ``.docker``) over ``pending``
     items in Lightning's predict loop (sharded by DDP), with a bar in ``unit`` (rank zero's
     share under DDP)."""
@@ -91,7 +92,9 @@ def predict(cfg: DockConfig, worker, pending: list, trainer, progress: bool = Tr
     class DockingTask(pl.LightningModule):
         def __init__(self):
             super().__init__()
-            model = worker.docker.model if worker.docker is not None else None
+            model = getattr(worker, "model", None)
+            if model is None and getattr(worker, "docker", None) is not None:
+                model = worker.docker.model
             self.denoiser = model.denoiser if model is not None else torch.nn.Identity()
 
         def transfer_batch_to_device(self, batch, device, dataloader_idx):
@@ -106,7 +109,7 @@ def predict(cfg: DockConfig, worker, pending: list, trainer, progress: bool = Tr
 
     loader = DataLoader(pending, batch_size=1, shuffle=False, collate_fn=list)
     share = -(-len(pending) // max(trainer.world_size, 1))
-    with Progress(share, f"docking ({worker.method})", unit,
+    with Progress(share, getattr(worker, "label", None) or f"docking ({worker.method})", unit,
                   enabled=progress and trainer.is_global_zero) as bar:
         # Ctrl-C: KeyboardInterrupt here (Lightning would exit with status 1 and no message)
         call_lightning(trainer.predict, DockingTask(), loader, return_predictions=False)

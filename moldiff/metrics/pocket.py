@@ -151,17 +151,63 @@ def _bust(config: str, mols: list[Chem.Mol], mol_cond=None, *, seconds: float | 
             lg.setLevel(level)
 
 
+#: ring sizes a drug-like ligand rarely holds (3- and 4-membered rings are strained, rings of
+#: more than 8 atoms are macrocycle fragments); a generated ligand with one is reported
+UNUSUAL_RING = (3, 4)
+LARGE_RING = 8
+
+
+def ring_report(mol: Chem.Mol) -> dict:
+    """``ring_sizes`` (sorted, of RDKit's smallest set of rings), ``unusual_ring`` (a 3-, 4- or
+    more-than-8-membered ring) and ``elements`` (heavy-atom counts by element) of ``mol``."""
+    sizes = sorted(len(r) for r in mol.GetRingInfo().AtomRings())
+    elements: dict[str, int] = {}
+    for atom in mol.GetAtoms():
+        if atom.GetAtomicNum() > 1:
+            elements[atom.GetSymbol()] = elements.get(atom.GetSymbol(), 0) + 1
+    return {"ring_sizes": sizes, "unusual_ring": any(s in UNUSUAL_RING or s > LARGE_RING for s in sizes),
+            "elements": elements}
+
+
+def ring_size_counts(rows) -> dict[str, int]:
+    """Rings by size over ``rows`` (:func:`ring_report` rows): ``{"3": 0, "5": 12, "6": 40, ...}``."""
+    counts: dict[int, int] = {}
+    for r in rows:
+        for size in r["ring_sizes"]:
+            counts[size] = counts.get(size, 0) + 1
+    return {str(k): counts[k] for k in sorted(counts)}
+
+
+def element_shares(rows) -> dict[str, float]:
+    """Share of heavy atoms by element over ``rows`` (:func:`ring_report` rows)."""
+    total: dict[str, int] = {}
+    for r in rows:
+        for el, k in r["elements"].items():
+            total[el] = total.get(el, 0) + k
+    n = sum(total.values())
+    return {el: total[el] / n for el in sorted(total, key=lambda e: -total[e])} if n else {}
+
+
 def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *, pocket=None, reference=None,
                        center=None, radius: float = 10.0, vina: bool = True, posebusters: bool | str = True,
-                       vina_minimise: bool = True, progress: bool = False,
+                       vina_minimise: bool = True, redock: int | None = None, progress: bool = False,
                        seconds: float | None = DEFAULT_SECONDS) -> dict:
     """Metrics of designed ligands (``None`` = could not be assembled, counted invalid).
 
     ``pocket``: the :class:`~moldiff.data.protein.Protein` pocket (default: residues within
     ``radius`` of ``reference``'s atoms or of ``center``). ``reference``: the reference ligand,
     scored the same way (``reference_*`` keys). ``posebusters``: ``True`` or ``"full"`` (all
-    intramolecular checks), ``"fast"`` (without the slow internal-energy check) or ``False`` /
-    ``"off"``. ``vina_minimise=False`` skips the Vina-minimised score (``vina_min`` is then NaN).
+    intramolecular checks), ``"fast"`` (without the slow internal-energy check), ``"dock"``
+    (PoseBusters' ``dock`` configuration: the intramolecular checks and the distances to and
+    volume overlap with the protein) or ``False`` / ``"off"``; ``posebusters_valid`` is the share
+    passing, ``posebusters_mol_valid`` the same for the intramolecular configurations.
+    ``vina_minimise=False`` skips the Vina-minimised score (``vina_min`` is then NaN).
+    ``redock``: re-dock every ligand (and the reference) with Vina's global search at this
+    exhaustiveness in the same box (``vina_docked``: the best score), and report the share of
+    designs whose re-docked score is at least as good as the reference's
+    (``at_least_reference_docked``). Each row holds ``index`` (the position in ``mols``) and
+    :func:`ring_report`'s keys; the summary holds ``unusual_ring``, ``ring_sizes`` (counts by
+    size) and ``elements`` (share of heavy atoms by element).
     ``seconds``: the bound on each molecule's PoseBusters checks and on its Vina scoring (None:
     none); a molecule over it is recorded as timed out (``posebusters_timed_out``,
     ``vina_timed_out``), counts as not passing PoseBusters and has no Vina score.
@@ -176,46 +222,65 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         site = reference.GetConformer().GetPositions() if reference is not None else None
         pocket = select_pocket(protein, ligand_pos=site, center=None if site is not None else center, radius=radius)
     n = len(mols)
-    valid = [c for c in map(sanitized, mols) if c is not None]
+    indexed = [(i, c) for i, c in enumerate(map(sanitized, mols)) if c is not None]
+    valid = [c for _, c in indexed]
     rows = []
-    for m in valid:
-        row = {"smiles": Chem.MolToSmiles(Chem.RemoveHs(m)), "connected": is_connected(m),
-               "heavy_atoms": m.GetNumHeavyAtoms(), **clash_report(m, pocket)}
+    for i, m in indexed:
+        row = {"index": i, "smiles": Chem.MolToSmiles(Chem.RemoveHs(m)), "connected": is_connected(m),
+               "heavy_atoms": m.GetNumHeavyAtoms(), **clash_report(m, pocket), **ring_report(m)}
         row.update(druglike_properties(m))
         rows.append(row)
-    if posebusters not in (True, False, "full", "fast", "off"):
-        raise InputError(f"posebusters must be full, fast or off, got {posebusters!r}")
+    if posebusters not in (True, False, "full", "fast", "dock", "off"):
+        raise InputError(f"posebusters must be full, fast, dock or off, got {posebusters!r}")
     run_pb = posebusters not in (False, "off")
-    pb = (posebusters_mol_checks(valid, energy=posebusters != "fast", seconds=seconds, progress=progress)
-          if run_pb else None)
+    ref_row = None
+    if reference is not None:
+        ref_row = {"smiles": Chem.MolToSmiles(Chem.RemoveHs(reference)), "heavy_atoms": reference.GetNumHeavyAtoms(),
+                   **clash_report(reference, pocket), **ring_report(reference), **druglike_properties(reference)}
+    scored_rows = [*rows, *([ref_row] if ref_row is not None else [])]
+    scored_mols = valid + ([reference] if reference is not None else [])
+    pb = None
+    if run_pb:
+        pb = (posebusters_dock_checks(scored_mols, protein_file, seconds=seconds, progress=progress)
+              if posebusters == "dock" else
+              posebusters_mol_checks(scored_mols, energy=posebusters != "fast", seconds=seconds, progress=progress))
     if pb is not None:
-        for row, ok in zip(rows, pb):
+        for row, ok in zip(scored_rows, pb):
             row["posebusters"] = bool(ok)
             if ok is TIMED_OUT:
                 row["posebusters_timed_out"] = True
     site_center = (reference.GetConformer().GetPositions().mean(0) if reference is not None else
                    np.asarray(center, dtype=float) if center is not None else pocket.pos.mean(0))
-    ref_row = None
-    if reference is not None:
-        ref_row = {"smiles": Chem.MolToSmiles(Chem.RemoveHs(reference)), **clash_report(reference, pocket),
-                   **druglike_properties(reference)}
     scorer = None
-    if vina and vina_available():
-        ligands = valid + ([reference] if reference is not None else [])
-        scorer = VinaScorer(protein_file, pocket_residues(pocket), site_center, ligands)
-        scorer.prepare_maps(ligands)
+    if (vina or redock) and vina_available():
         from moldiff.progress import Progress
 
-        with Progress(len(ligands), "Vina", "mol", enabled=progress) as bar:
-            scores = map_bounded(lambda m: scorer.score(m, minimise=vina_minimise), ligands, seconds=seconds,
-                                 progress=bar.update)
-        for row, score in zip([*rows, *([ref_row] if ref_row is not None else [])], scores):
-            if score is TIMED_OUT:
-                row["vina"] = row["vina_min"] = float("nan")
-                row["vina_timed_out"] = True
-            else:
-                row["vina"], row["vina_min"] = score
-    elif vina:
+        scorer = VinaScorer(protein_file, pocket_residues(pocket), site_center, scored_mols)
+        scorer.prepare_maps(scored_mols)
+        if vina:
+            with Progress(len(scored_mols), "Vina", "mol", enabled=progress) as bar:
+                scores = map_bounded(lambda m: scorer.score(m, minimise=vina_minimise), scored_mols,
+                                     seconds=seconds, progress=bar.update)
+            for row, score in zip(scored_rows, scores):
+                if score is TIMED_OUT:
+                    row["vina"] = row["vina_min"] = float("nan")
+                    row["vina_timed_out"] = True
+                else:
+                    row["vina"], row["vina_min"] = score
+        if redock:
+            def best(m):  # Vina's global search in the same box; NaN where meeko cannot type it
+                try:
+                    return float(scorer.dock(m, exhaustiveness=redock, n_poses=1)[0][0])
+                except (InputError, RuntimeError, IndexError):
+                    return float("nan")
+
+            with Progress(len(scored_mols), "Vina re-docking", "mol", enabled=progress) as bar:
+                docked = map_bounded(best, scored_mols, seconds=seconds, progress=bar.update)
+            for row, score in zip(scored_rows, docked):
+                row["vina_docked"] = float("nan") if score is TIMED_OUT else score
+                if score is TIMED_OUT:
+                    row["vina_docked_timed_out"] = True
+    elif vina or redock:
         log.warning("vina/meeko/gemmi are not installed (pip install 'moldiff[eval]'); Vina scores skipped")
 
     def mean(key, subset=rows):
@@ -234,12 +299,24 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         "qed": mean("qed"), "sa": mean("sa"), "logp": mean("logp"),
         "lipinski": float(np.mean([r["lipinski_violations"] <= 1 for r in rows])) if rows else float("nan"),
         "clash_2A": mean("clash"), "clash_vdw": mean("clash_vdw"),
-        "posebusters_mol_valid": mean("posebusters") if pb is not None else None,
+        "posebusters_checks": posebusters if posebusters in ("fast", "dock", "off") else
+        ("full" if posebusters else "off"),
+        "posebusters_valid": mean("posebusters") if pb is not None else None,
+        "posebusters_mol_valid": mean("posebusters") if pb is not None and posebusters != "dock" else None,
         "posebusters_timed_out": sum(r.get("posebusters_timed_out", False) for r in rows) if pb is not None else None,
-        "vina_timed_out": sum(r.get("vina_timed_out", False) for r in rows) if scorer else None,
-        "vina": mean("vina") if scorer else None, "vina_min": mean("vina_min") if scorer else None,
+        "vina_timed_out": sum(r.get("vina_timed_out", False) for r in rows) if scorer and vina else None,
+        "vina": mean("vina") if scorer and vina else None, "vina_min": mean("vina_min") if scorer and vina else None,
+        "vina_docked": mean("vina_docked") if scorer and redock else None,
         "heavy_atoms": mean("heavy_atoms"),
+        "unusual_ring": float(np.mean([r["unusual_ring"] for r in rows])) if rows else float("nan"),
+        "ring_sizes": ring_size_counts(rows),
+        "elements": element_shares(rows),
     }
+    if scorer and redock and ref_row is not None:
+        ref_docked = ref_row.get("vina_docked", float("nan"))
+        pairs = [r["vina_docked"] for r in rows if r.get("vina_docked") == r.get("vina_docked")]
+        out["at_least_reference_docked"] = (float(np.mean([v <= ref_docked for v in pairs]))
+                                            if pairs and ref_docked == ref_docked else float("nan"))
     if ref_row is not None:
         out.update({f"reference_{k}": v for k, v in ref_row.items() if k != "smiles"})
         out["reference_smiles"] = ref_row["smiles"]
