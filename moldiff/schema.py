@@ -70,6 +70,10 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
                 errors.append(str(exc))
         raise InputError(errors[0] if len(errors) == 1 else f"{where}: {key}: {value!r} matches none of {tp}")
     if origin is Literal:
+        if isinstance(value, bool) and value not in args:
+            # YAML 1.1 reads off/on/no/yes as booleans: give back the word the choices list
+            words = [a for a in (("on", "yes", "true") if value else ("off", "no", "false")) if a in args]
+            value = words[0] if words else value
         if value not in args:
             raise InputError(f"{where}: {key}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value

@@ -212,3 +212,14 @@ def test_config_paths_are_read_against_the_data_root(tmp_path, monkeypatch):
     monkeypatch.delenv("MOLDIFF_DATA")
     with pytest.raises(InputError, match="data.root: 'smoke' is read against the data root"):
         data_path("smoke", "x", "data.root")
+
+
+def test_yaml_booleans_read_as_the_words_a_choice_lists():
+    """YAML 1.1 reads ``off`` as False: a choice that lists 'off' gets the word back; a choice
+    that lists no such word still refuses the boolean."""
+    from moldiff.config import DesignEvaluateConfig
+
+    cfg = from_dict(DesignEvaluateConfig, parse_overrides(["posebusters=off"]))
+    assert cfg.posebusters == "off"
+    with pytest.raises(InputError, match="kind: False is not one of"):
+        from_dict(Outer, {"inner": {"kind": False}})

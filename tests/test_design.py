@@ -406,6 +406,34 @@ def test_crystal_ligand_scores_in_its_pocket(shared_data):
     assert np.isnan(quick["per_molecule"][0]["vina_min"]) and quick["per_molecule"][0]["posebusters"] is True
 
 
+def test_design_scoring_with_the_protein_and_redocking(local_complex):
+    """PoseBusters' dock checks (with the protein) pass the crystal ligand and fail a strained
+    three-membered ring dropped into the site; re-docking finds the crystal ligand's basin and
+    ranks the poor design below it; ring and element reports count what is there."""
+    from rdkit.Chem import AllChem
+
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.metrics.pocket import evaluate_in_pocket
+
+    protein, ligand = local_complex
+    ref = read_ligand(ligand, hydrogens="add")
+    poor = Chem.AddHs(Chem.MolFromSmiles("C1CC1CCCC"))
+    AllChem.EmbedMolecule(poor, randomSeed=1)
+    conf = poor.GetConformer()
+    pos = conf.GetPositions()
+    shift = ref.GetConformer().GetPositions().mean(0) - pos.mean(0)
+    for k in range(poor.GetNumAtoms()):
+        conf.SetAtomPosition(k, (pos[k] + shift).tolist())
+    out = evaluate_in_pocket([poor], protein, reference=ref, posebusters="dock", redock=1, vina_minimise=False)
+    row = out["per_molecule"][0]
+    assert out["posebusters_checks"] == "dock" and out["reference_posebusters"] is True
+    assert row["posebusters"] is False and out["posebusters_valid"] == 0.0
+    assert out["reference_vina_docked"] < -8 and row["vina_docked"] > out["reference_vina_docked"] + 2
+    assert out["at_least_reference_docked"] == 0.0
+    assert row["unusual_ring"] is True and row["ring_sizes"] == [3] and out["ring_sizes"] == {"3": 1}
+    assert out["elements"] == {"C": 1.0} and out["reference_ring_sizes"] == [6, 6, 6]
+
+
 def test_vina_maps_cover_donor_types(shared_data):
     """A hydroxyl oxygen needs Vina's O_DA map, an ether oxygen's (O_A) does not cover it:
     scoring it against the ether's maps must give NaN, not abort the process."""
