@@ -122,7 +122,10 @@ def _mean(values) -> float | None:
 
 def _share(rows, key, *, of_all: bool = False) -> float | None:
     """Share of ``rows`` whose ``key`` is true: among rows that have it, or (``of_all``) among
-    all rows (a design without the value -- invalid, or its check timed out -- counts as not)."""
+    all rows (a design without the value -- invalid, or its check timed out -- counts as not).
+    ``None`` where no row has the value (the check was not run)."""
+    if all(r.get(key) is None for r in rows):
+        return None
     have = rows if of_all else [r for r in rows if r.get(key) is not None]
     return float(np.mean([bool(r.get(key)) for r in have])) if have else None
 

@@ -46,6 +46,8 @@ def test_design_experiment_writes_tables_sdfs_and_resumes(pockets, tmp_path):
     summary = run_design_experiment(_config(pockets, out), progress=False)
     assert summary["pockets"] == {"n": 3, "n_ok": 2, "n_error": 1}
     assert summary["designs"]["n"] == 4 and summary["reference"]["n"] == 2
+    assert summary["designs"]["posebusters_valid"] is None  # not run: not measured, not 0 %
+    assert summary["designs"]["vina"] < 50 and summary["reference"]["vina"] < -5
     assert summary["per_pocket"]["C3"]["status"] == "error" and "ligand.sdf" in summary["per_pocket"]["C3"]["error"]
     assert summary["per_pocket"]["A1"]["designs"]["n"] == 2
     on_disk = json.loads((out / "summary.json").read_text())
