@@ -333,11 +333,22 @@ def cmd_design(args: argparse.Namespace) -> int:
     opts = from_args(DesignOptions, args, {"seed": 0}, flags=DESIGN_FLAGS)  # validated before any work
     if opts.num_atoms == "reference" and args.ligand is None:
         raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
-    site = _site(args)
+    fixed = None
+    if args.fix is not None:
+        from moldiff.chem.ligand import read_ligand
+
+        fixed = read_ligand(args.fix, hydrogens="remove")  # names the file on any problem, before any work
+    site = {} if fixed is not None and args.ligand is None and args.center is None and args.box is None \
+        else _site(args)
     out = Path(args.output)
     check_writable(out)
     model = _load_pocket_model(args.model or DESIGN, args.device)
-    mols = model.design(args.protein, **site, options=opts, progress=not args.quiet)
+    if fixed is not None:
+        from moldiff.ligand_design import kept_fragment
+
+        kept_fragment(model, fixed, source=args.fix)  # coordinates, one piece, elements: checked now
+        fixed.SetProp("_Name", args.fix)
+    mols = model.design(args.protein, **site, options=opts, progress=not args.quiet, fixed=fixed)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {opts.n} generated structures could be assembled into a molecule; "
@@ -351,11 +362,15 @@ def cmd_design(args: argparse.Namespace) -> int:
           f"{min(sizes)}-{max(sizes)} (median {sorted(sizes)[len(sizes) // 2]})")
     redrawn = sum(m.GetIntProp("moldiff_draws") > 1 for m in made)
     overlapping = sum(not m.GetDoubleProp("moldiff_fit_energy") <= 0 for m in made if m.HasProp("moldiff_fit_energy"))
-    print(f"  drawn again (overlapped the protein): {redrawn}   overlapping the protein (SD property "
+    why = "overlapped the protein" + (" or fell apart" if fixed is not None else "")
+    print(f"  drawn again ({why}): {redrawn}   overlapping the protein (SD property "
           f"moldiff_fit_energy > 0): {overlapping}")
+    if fixed is not None:
+        print(f"  kept: the first {fixed.GetNumAtoms()} atoms of each ligand are {args.fix}'s heavy atoms, as given")
     centre = args.center if args.center is not None else args.box[:3] if args.box is not None else None
+    reference = args.ligand or (args.fix if centre is None else None)
     site_args = "--example" if args.example else f"--protein {args.protein}" + (
-        f" --ligand {args.ligand}" if args.ligand else f" --center {' '.join(f'{v:g}' for v in centre)}")
+        f" --ligand {reference}" if reference else f" --center {' '.join(f'{v:g}' for v in centre)}")
     print(f"  score them: moldiff evaluate {out} {site_args}   (or moldiff report {out} {site_args})")
     return 0
 
@@ -720,6 +735,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--center", type=finite_float, nargs=3, metavar=("X", "Y", "Z"), help="site centre, Å")
     de.add_argument("--box", type=finite_float, nargs=6, metavar=("X", "Y", "Z", "SX", "SY", "SZ"),
                     help="site box: centre and size, Å")
+    de.add_argument("--fix", metavar="FRAGMENT.sdf",
+                    help="fragment growing: keep this fragment's heavy atoms (protein frame) exactly and generate the "
+                         "rest around them; alone it also defines the site; --num-atoms counts its atoms too")
     de.add_argument("-o", "--output", help="output SDF (written atomically)")
     add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
     de.add_argument("--model", default=None,

@@ -230,11 +230,17 @@ def _build(symbols, pos, charges, orders: dict, fix_charges: bool) -> Chem.Mol:
     return mol
 
 
-def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15) -> Chem.Mol | None:
+def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15,
+                    kept: Chem.Mol | None = None) -> Chem.Mol | None:
     """A sanitised RDKit molecule (with hydrogens placed in 3D) from generated heavy atoms.
 
     Formal charges predicted by the model are kept where the bonds allow them. Returns
     ``None`` when no consistent structure exists (see the module docstring).
+
+    ``kept``: fragment growing -- a heavy-atom molecule (Kekulé form) whose atoms are the first
+    atoms of ``m``: its bonds, bond orders and formal charges are kept as they are, none is
+    added between its atoms, and a kept atom takes new (single) bonds only up to the number of
+    hydrogens it had.
     """
     symbols = list(m.symbols)
     pos = np.asarray(m.pos, dtype=np.float64)
@@ -243,11 +249,17 @@ def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15
         if gaps.min() < 0.5:  # atoms on top of each other: no structure (and RDKit's 3D stereo fails)
             return None
     bonds = connectivity(symbols, pos, scale)
-    charges = np.zeros(len(symbols), dtype=int) if m.charge is None else np.asarray(m.charge)
+    charges = np.zeros(len(symbols), dtype=int) if m.charge is None else np.array(m.charge, dtype=int)
+    given: dict = {}
+    if kept is not None:
+        bonds, given = keep_fragment(kept, bonds, pos)
+        charges[: kept.GetNumAtoms()] = [a.GetFormalCharge() for a in kept.GetAtoms()]
     mol = None
     with rdBase.BlockLogs():
         for orders in (bond_orders(symbols, pos, bonds), {bond: 1 for bond in bonds}):
-            for q in (charges, np.zeros_like(charges)):
+            orders.update(given)
+            for q in ((charges, np.zeros_like(charges)) if kept is None else
+                      (charges, np.where(np.arange(len(charges)) < kept.GetNumAtoms(), charges, 0))):
                 try:
                     mol = _build(symbols, pos, q, orders, fix_charges=True)
                     break
@@ -263,6 +275,24 @@ def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15
     if m.name:
         mol.SetProp("_Name", m.name)
     return mol
+
+
+def keep_fragment(kept: Chem.Mol, bonds: list[tuple[int, int]], pos: np.ndarray):
+    """``(bonds, orders of the kept and the new bonds to kept atoms)`` for :func:`assemble_ligand`."""
+    k = kept.GetNumAtoms()
+    own = {(min(b.GetBeginAtomIdx(), b.GetEndAtomIdx()), max(b.GetBeginAtomIdx(), b.GetEndAtomIdx())):
+           int(b.GetBondTypeAsDouble()) for b in kept.GetBonds()}
+    room = [a.GetTotalNumHs() for a in kept.GetAtoms()]
+    new = [(a, b) for a, b in bonds if a >= k and b >= k]
+    reach = sorted(((a, b) for a, b in bonds if (a < k) != (b < k)),
+                   key=lambda ab: float(np.linalg.norm(pos[ab[0]] - pos[ab[1]])))
+    given = dict(own)
+    for a, b in reach:  # shortest first, while the kept atom has a hydrogen to give up
+        if room[a] > 0:
+            room[a] -= 1
+            new.append((a, b))
+            given[(a, b)] = 1
+    return sorted([*own, *new]), given
 
 
 def largest_fragment_share(mol: Chem.Mol) -> float:
@@ -291,7 +321,8 @@ RELAX_CONTACT_FORCE_CONSTANT = 1.0e4
 
 def relax_ligand(mol: Chem.Mol, pocket_pos=None, *, max_displacement: float = RELAX_MAX_DISPLACEMENT,
                  force_constant: float = RELAX_FORCE_CONSTANT, contact: float = RELAX_CONTACT,
-                 contact_force_constant: float = RELAX_CONTACT_FORCE_CONSTANT, max_iters: int = 1000) -> Chem.Mol:
+                 contact_force_constant: float = RELAX_CONTACT_FORCE_CONSTANT, max_iters: int = 1000,
+                 fixed: tuple[int, ...] = ()) -> Chem.Mol:
     """A copy of ``mol`` (with hydrogens and 3D coordinates) minimised with MMFF94 (UFF where
     MMFF has no parameters), every heavy atom restrained to within ``max_displacement`` Å of
     where it was (flat-bottomed, ``force_constant`` beyond): bond lengths, angles and planarity
@@ -300,6 +331,7 @@ def relax_ligand(mol: Chem.Mol, pocket_pos=None, *, max_displacement: float = RE
     ``contact`` Å, whichever is less (a ligand relaxed alone swells into the protein; restraint
     ``contact_force_constant``). The position restraint is soft: in designs heavy atoms moved up
     to ~1 Å while bonds were repaired. Stereo is re-read from the result. Returns the input unchanged when neither force field can type it.
+    ``fixed``: atoms that do not move at all (the kept atoms of fragment growing).
     """
     from rdkit.Chem import AllChem
 
@@ -329,7 +361,10 @@ def relax_ligand(mol: Chem.Mol, pocket_pos=None, *, max_displacement: float = RE
                              for i in range(len(heavy)))
         ff.Initialize()
         for i in heavy:
-            add(i, max_displacement, force_constant)
+            if i in fixed:
+                ff.AddFixedPoint(i)
+            else:
+                add(i, max_displacement, force_constant)
         for i, j, closest in pairs:
             keep_apart(i, j, False, closest, 1e3, contact_force_constant)
         ff.Minimize(maxIts=max_iters)

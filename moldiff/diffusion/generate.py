@@ -8,7 +8,7 @@ import torch
 from moldiff.diffusion.features import FeatureCodec
 from moldiff.diffusion.sampler import get_sampler
 from moldiff.diffusion.schedule import VPSchedule
-from moldiff.diffusion.wrappers import FixedFeatures, MolecularEps, MolecularNoise
+from moldiff.diffusion.wrappers import FixedFeatures, KnownAtoms, MolecularEps, MolecularNoise
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def sample_molecules(
     offset: torch.Tensor | None = None,
     com_free: bool | None = None,
     fixed_h: torch.Tensor | None = None,
+    known: tuple[torch.Tensor, torch.Tensor] | None = None,
     x0_transforms=(),
     time_power: float = 1.0,
     noise_scale: float = 1.0,
@@ -56,6 +57,9 @@ def sample_molecules(
         fixed_h: (N, F) encoded atom features to condition on (docking: the ligand's atom
             types and charges are given, only positions are generated); see
             :class:`~moldiff.diffusion.wrappers.FixedFeatures`.
+        known: ``(state (N, 3 + F), mask (N,))``: atoms given in full (positions in the sampling
+            frame, encoded features), generated around (:class:`~moldiff.diffusion.wrappers.KnownAtoms`);
+            they come out exactly as given.
         x0_transforms: guidance transforms of the implied clean structure at every step, in
             order (:mod:`moldiff.diffusion.guidance`, :class:`~moldiff.diffusion.wrappers.MolecularEps`).
         as_arrays: return ``(elements, positions, charges)`` tuples instead of
@@ -77,10 +81,15 @@ def sample_molecules(
     if fixed_h is not None:
         eps_fn = FixedFeatures(eps_fn, schedule, fixed_h.to(device=device, dtype=dtype), generator)
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
+    if known is not None:
+        state, mask = known[0].to(device=device, dtype=dtype), known[1].to(device)
+        eps_fn = KnownAtoms(eps_fn, schedule, state, mask, generator)
     z = get_sampler(sampler)(eps_fn, schedule, z, steps, noise_fn=noise, generator=generator, callback=callback,
                              time_power=time_power, noise_scale=noise_scale)
     if fixed_h is not None:
         z = torch.cat([z[:, :3], fixed_h.to(device=device, dtype=dtype)], dim=1)
+    if known is not None:
+        z = torch.where(mask[:, None], state, z)
     if offset is not None:
         z = torch.cat([z[:, :3] + offset.to(device=device, dtype=z.dtype)[batch], z[:, 3:]], dim=1)
     atom_type, charge = codec.decode(z[:, 3:])

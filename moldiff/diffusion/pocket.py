@@ -75,7 +75,7 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
                      generator: torch.Generator | None = None, callback=None, fixed_h: torch.Tensor | None = None,
                      guidance=(KeepInPocket(LIGAND_CENTER_RADIUS),), time_power: float = 1.0,
-                     noise_scale: float = 1.0):
+                     noise_scale: float = 1.0, known: tuple | None = None):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
@@ -88,23 +88,83 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     structures are joined once more (the last step's other transforms may split them).
     ``fixed_h``: the ligands' encoded atom features when they are given (docking), all
     molecules in order. ``time_power``, ``noise_scale``: the step grid and temperature
-    (:func:`~moldiff.diffusion.generate.sample_molecules`)."""
+    (:func:`~moldiff.diffusion.generate.sample_molecules`). ``known``: ``(pos (K, 3), h (K, F),
+    closed (K,) bool)``, atoms every ligand keeps (protein frame, encoded features, the ones with
+    no hydrogen to give up; fragment growing): the first K atoms of each ligand, generated
+    around and returned exactly as given; other atoms are joined to open kept atoms only and
+    kept off closed ones (:class:`_KeepOff`)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
     context, centres = pocket_context(pocket_batch.to(device))
     batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms.to(device))
-    frame = Frame(batch, len(num_atoms), context["pocket_pos"], context["pocket_batch"], tuple(elements))
+    mask = state = closed = None
+    if known is not None:
+        k = len(known[0])
+        starts = torch.cumsum(num_atoms.to(device), 0) - num_atoms.to(device)
+        rank = torch.arange(len(batch), device=device) - starts[batch]
+        mask = rank < k
+        state = torch.zeros(len(batch), 3 + codec.num_features, device=device)
+        state[mask, :3] = known[0].to(device=device, dtype=state.dtype).repeat(len(num_atoms), 1) - centres[batch[mask]]
+        state[mask, 3:] = known[1].to(device=device, dtype=state.dtype).repeat(len(num_atoms), 1)
+        closed = torch.zeros(len(batch), dtype=torch.bool, device=device)
+        closed[mask] = known[2].to(device).repeat(len(num_atoms))
+        guidance = (_Pin(state[:, :3], mask), *guidance, _KeepOff(mask, closed, batch))
+    frame = Frame(batch, len(num_atoms), context["pocket_pos"], context["pocket_batch"], tuple(elements), mask,
+                  closed)
     out = sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
                            parameterization=parameterization, generator=generator, device=device,
                            callback=callback, context=context, offset=centres, fixed_h=fixed_h,
-                           x0_transforms=bind_all(guidance, frame), time_power=time_power, noise_scale=noise_scale)
+                           x0_transforms=bind_all(guidance, frame), time_power=time_power, noise_scale=noise_scale,
+                           known=None if known is None else (state, mask))
     if any(isinstance(g, Connect) for g in guidance):  # the last push may have split what the last join made
         for m in out:
             if m is not None and m.num_atoms > 1:
                 single = torch.zeros(m.num_atoms, dtype=torch.long)
-                m.pos = FragmentJoin(single)(torch.as_tensor(m.pos)).numpy()
+                anchor = shut = None
+                if known is not None:
+                    anchor = torch.arange(m.num_atoms) < len(known[0])
+                    shut = torch.cat([known[2].cpu(), torch.zeros(m.num_atoms - len(known[0]), dtype=torch.bool)])
+                m.pos = FragmentJoin(single, anchor=anchor, closed=shut)(torch.as_tensor(m.pos)).numpy()
     return out
+
+
+class _Pin:
+    """The first transform of fragment growing: the kept atoms of the predicted clean structure
+    put where they are given, so that the guidance after it works around them."""
+
+    def __init__(self, pos: torch.Tensor, mask: torch.Tensor):
+        self.pos, self.mask = pos, mask
+
+    def __call__(self, x0, h0=None, t=None):
+        return torch.where(self.mask[:, None], self.pos.to(x0.dtype), x0)
+
+
+class _KeepOff:
+    """The last transform of fragment growing: every other atom moved straight away from a kept
+    atom it is too close to -- :data:`~moldiff.diffusion.guidance.MIN_DISTANCE` from an open
+    one, :data:`~moldiff.diffusion.guidance.SPREAD_DISTANCE` (no bond) from a closed one."""
+
+    def __init__(self, mask: torch.Tensor, closed: torch.Tensor, batch: torch.Tensor):
+        from moldiff.diffusion.guidance import MIN_DISTANCE, SPREAD_DISTANCE
+
+        self.mask, self.batch = mask, batch
+        self.limit = torch.where(closed, SPREAD_DISTANCE, MIN_DISTANCE)
+
+    def __call__(self, x0, h0=None, t=None):
+        free, kept = (~self.mask).nonzero().squeeze(1), self.mask.nonzero().squeeze(1)
+        if len(free) == 0 or len(kept) == 0:
+            return x0
+        x0 = x0.clone()
+        for _ in range(3):
+            gap = x0[free][:, None] - x0[kept][None]                      # (F, K, 3)
+            dist = gap.norm(dim=-1).clamp_min(1e-6)
+            short = (self.limit[kept][None] - dist).clamp_min(0)
+            short = short * (self.batch[free][:, None] == self.batch[kept][None])
+            if not (short > 0).any():
+                break
+            x0[free] = x0[free] + (gap / dist[..., None] * short[..., None]).sum(1)
+        return x0
 
 
 def pocket_batch_from(pocket_data, copies: int):

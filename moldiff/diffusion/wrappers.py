@@ -110,6 +110,34 @@ class FixedFeatures:
         return torch.cat([eps[:, :3], n], dim=1)
 
 
+class KnownAtoms:
+    """Condition an ``eps_fn`` on some atoms given in full (inpainting: fragment growing).
+
+    ``mask`` (N,) marks the given atoms and ``known`` (N, 3 + F) holds their clean packed state
+    ``[pos | h]`` (rows outside the mask are ignored). Before every denoiser call the given rows
+    of ``z`` are replaced by the known state noised to the current time, ``alpha_t x + sigma_t n``
+    (fresh ``n``; the replacement of Lugmayr et al. 2022, RePaint, without resampling), so the
+    network sees the rest of the molecule next to the kept atoms as in training. For those rows
+    the returned noise is the one that makes the sampler's own state imply the known clean state,
+    ``(z - alpha_t x) / sigma_t``: every sampler step moves them onto it, and the last step ends
+    on it. The free atoms are generated as usual.
+    """
+
+    def __init__(self, eps_fn, schedule: VPSchedule, known: torch.Tensor, mask: torch.Tensor,
+                 generator: torch.Generator | None = None):
+        self.eps_fn, self.schedule, self.known, self.mask, self.generator = eps_fn, schedule, known, mask, generator
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        alpha, sigma = self.schedule.alpha(t).to(z.dtype), self.schedule.sigma(t).to(z.dtype)
+        known = self.known.to(z.dtype)[self.mask]
+        n = torch.randn(known.shape, generator=self.generator, dtype=z.dtype, device=z.device)
+        seen = z.clone()
+        seen[self.mask] = alpha * known + sigma * n
+        eps = self.eps_fn(seen, t).clone()
+        eps[self.mask] = (z[self.mask] - alpha * known) / sigma
+        return eps
+
+
 class MolecularNoise:
     """``noise_fn(z, generator)``: Gaussian, CoM-free on the position columns if ``com_free``."""
 

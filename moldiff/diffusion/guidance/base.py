@@ -32,6 +32,9 @@ class Frame:
         pocket_pos: (M, 3) pocket atoms, each complex centred on its pocket (the sampling frame).
         pocket_batch: (M,) complex index of each pocket atom.
         elements: the model's element vocabulary (feature column order).
+        known: (N,) atoms given in full (fragment growing), or ``None``: structural transforms
+            move the rest of the molecule, never these.
+        closed: (N,) given atoms that take no new bond (no hydrogen to give up), or ``None``.
     """
 
     batch: torch.Tensor
@@ -39,6 +42,8 @@ class Frame:
     pocket_pos: torch.Tensor
     pocket_batch: torch.Tensor
     elements: tuple
+    known: torch.Tensor | None = None
+    closed: torch.Tensor | None = None
 
     @property
     def pocket_extent(self) -> torch.Tensor:

@@ -30,18 +30,27 @@ class FragmentJoin:
 
     Args:
         batch: (N,) molecule index of each atom.
+        anchor: (N,) atoms that stay where they are (kept atoms of fragment growing): a fragment
+            holding one is never moved, and in a molecule with anchors the others join the
+            anchored fragment with the most anchors.
+        closed: (N,) atoms nothing is attached to (kept atoms without a hydrogen to give up).
     """
 
     def __init__(self, batch: torch.Tensor, bond_distance: float = BOND_DISTANCE,
-                 join_distance: float = JOIN_DISTANCE, rounds: int = 3):
+                 join_distance: float = JOIN_DISTANCE, rounds: int = 3, anchor: torch.Tensor | None = None,
+                 closed: torch.Tensor | None = None):
         if not 0 < join_distance < bond_distance:
             raise ValueError(f"need 0 < join distance ({join_distance}) < bond distance ({bond_distance})")
         self.batch, self.bond_distance, self.join_distance, self.rounds = batch, bond_distance, join_distance, rounds
+        self.anchor, self.closed = anchor, closed
 
-    def _attach(self, part: torch.Tensor, main: torch.Tensor) -> torch.Tensor:
-        """``part`` translated so that its closest atom to ``main`` is ``join_distance`` from
-        it, then further along that line until no pair is closer than :data:`MIN_DISTANCE`."""
+    def _attach(self, part: torch.Tensor, main: torch.Tensor, open_: torch.Tensor | None = None) -> torch.Tensor:
+        """``part`` translated so that its closest atom to ``main`` (to one of ``main``'s atoms
+        marked ``open_``, where some are) is ``join_distance`` from it, then further along that
+        line until no pair is closer than :data:`MIN_DISTANCE`."""
         d = torch.cdist(part, main)
+        if open_ is not None and open_.any():
+            d = torch.where(open_[None, :], d, torch.full_like(d, float("inf")))
         k = int(d.argmin())
         i, j = k // d.shape[1], k % d.shape[1]
         gap = main[j] - part[i]
@@ -65,12 +74,15 @@ class FragmentJoin:
             for g in broken.tolist():
                 atoms = (self.batch == g).nonzero().squeeze(1)
                 names, counts = torch.unique(labels[atoms], return_counts=True)
-                main = atoms[labels[atoms] == names[counts.argmax()]]
-                for name in names:
+                anchored = torch.zeros_like(counts)
+                if self.anchor is not None:
+                    anchored = torch.stack([self.anchor[atoms][labels[atoms] == name].sum() for name in names])
+                main = atoms[labels[atoms] == names[(counts + len(atoms) * anchored).argmax()]]
+                for name, pinned in zip(names, anchored):
                     part = atoms[labels[atoms] == name]
-                    if part[0] in main:
+                    if part[0] in main or pinned > 0:
                         continue
-                    x0[part] = self._attach(x0[part], x0[main])
+                    x0[part] = self._attach(x0[part], x0[main], None if self.closed is None else ~self.closed[main])
                     main = torch.cat([main, part])
         return x0
 
@@ -81,4 +93,4 @@ class Connect:
     also joins the returned structures once more (the last step's other transforms may split them)."""
 
     def bind(self, frame: Frame) -> FragmentJoin:
-        return FragmentJoin(frame.batch)
+        return FragmentJoin(frame.batch, anchor=getattr(frame, "known", None), closed=getattr(frame, "closed", None))

@@ -1,0 +1,161 @@
+"""Fragment growing: designs that keep given atoms exactly (``moldiff design --fix``, ``fixed=``)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def fragment(tmp_path_factory, local_complex):
+    """The local complex's trimethoxyphenyl, cut out of the crystal ligand (protein frame)."""
+    from moldiff.chem.ligand import read_ligand
+
+    lig = read_ligand(local_complex[1], hydrogens="remove")
+    ring = next(r for r in lig.GetRingInfo().AtomRings() if all(lig.GetAtomWithIdx(i).GetIsAromatic() for i in r))
+    keep = set(ring)
+    for i in ring:
+        for o in lig.GetAtomWithIdx(i).GetNeighbors():
+            if o.GetSymbol() == "O":
+                keep |= {o.GetIdx(), *(x.GetIdx() for x in o.GetNeighbors())}
+    rw = Chem.RWMol(lig)
+    for i in sorted(set(range(lig.GetNumAtoms())) - keep, reverse=True):
+        rw.RemoveAtom(i)
+    frag = rw.GetMol()
+    Chem.SanitizeMol(frag)
+    path = tmp_path_factory.mktemp("fragment") / "trimethoxyphenyl.sdf"
+    Chem.MolToMolFile(frag, str(path))
+    assert Chem.MolToSmiles(frag) == "COc1cccc(OC)c1OC"
+    return path
+
+
+def test_grown_designs_keep_the_fragment_exactly_and_are_one_molecule(local_complex, fragment):
+    import moldiff
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.metrics.pocket import is_connected
+
+    protein, _ = local_complex
+    given = read_ligand(fragment, hydrogens="remove")
+    k = given.GetNumAtoms()
+    mols = moldiff.design(protein, fixed=fragment, n=4, steps=30, num_atoms=20, seed=0)
+    made = [m for m in mols if m is not None]
+    assert len(made) == 4
+    for m in made:
+        heavy = Chem.RemoveHs(m)
+        assert m.GetIntProp("moldiff_kept_atoms") == k and heavy.GetNumAtoms() == 20
+        # the first k atoms: the fragment's elements, charges and coordinates, bit for bit
+        assert [a.GetSymbol() for a in m.GetAtoms()][:k] == [a.GetSymbol() for a in given.GetAtoms()]
+        assert [a.GetFormalCharge() for a in m.GetAtoms()][:k] == [a.GetFormalCharge() for a in given.GetAtoms()]
+        assert np.array_equal(m.GetConformer().GetPositions()[:k], given.GetConformer().GetPositions())
+        for bond in given.GetBonds():  # every bond kept, none added between kept atoms
+            mine = m.GetBondBetweenAtoms(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx())
+            assert mine is not None and mine.GetIsAromatic() == bond.GetIsAromatic()
+            if not bond.GetIsAromatic():
+                assert mine.GetBondType() == bond.GetBondType()
+        kept_pairs = {(min(b.GetBeginAtomIdx(), b.GetEndAtomIdx()), max(b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
+                      for b in m.GetBonds() if b.GetBeginAtomIdx() < k and b.GetEndAtomIdx() < k}
+        assert len(kept_pairs) == given.GetNumBonds()
+        assert is_connected(m)
+        # a kept atom bonds to new atoms only where the fragment had a hydrogen
+        for a in given.GetAtoms():
+            new = [nb for nb in m.GetAtomWithIdx(a.GetIdx()).GetNeighbors() if nb.GetIdx() >= k and nb.GetAtomicNum() > 1]
+            assert len(new) <= a.GetTotalNumHs()
+        assert m.GetProp("moldiff_valid") == "1"
+    assert len({Chem.MolToSmiles(Chem.RemoveHs(m)) for m in made}) == 4  # grown four different ways
+
+
+def test_known_atoms_end_exactly_as_given_under_every_sampler():
+    from moldiff.diffusion.sampler import get_sampler
+    from moldiff.diffusion.schedule import CosineSchedule
+    from moldiff.diffusion.wrappers import KnownAtoms
+
+    schedule = CosineSchedule()
+    gen = torch.Generator().manual_seed(0)
+    known = torch.randn(6, 5, generator=gen)
+    mask = torch.tensor([True, True, False, True, False, False])
+    seen = []
+
+    def eps_fn(z, t):
+        seen.append(z[mask].clone())
+        return torch.zeros_like(z)
+
+    for name in ("ddpm", "ddim"):
+        z = torch.randn(6, 5, generator=gen)
+        out = get_sampler(name)(KnownAtoms(eps_fn, schedule, known, mask, gen), schedule, z, 50, generator=gen)
+        assert torch.allclose(out[mask], known[mask], atol=1e-3)  # the sampler lands on them (exact after the reset)
+        assert not torch.allclose(out[~mask], known[~mask], atol=0.1)
+    assert not torch.allclose(seen[0], known[mask], atol=0.1)  # the network saw them noised at t = 1
+    assert torch.allclose(seen[-1], known[mask], atol=0.2)
+
+
+def test_joins_leave_anchored_atoms_and_avoid_closed_ones():
+    from moldiff.diffusion.guidance import FragmentJoin
+
+    x = torch.tensor([[0.0, 0, 0], [1.4, 0, 0],     # kept: atom 1 is closed (no hydrogen to give)
+                      [1.4, 4.0, 0]])                # a stray atom, nearest to the closed one
+    anchor = torch.tensor([True, True, False])
+    closed = torch.tensor([False, True, False])
+    out = FragmentJoin(torch.zeros(3, dtype=torch.long), anchor=anchor, closed=closed)(x)
+    assert torch.equal(out[:2], x[:2])
+    d = torch.cdist(out[2:], out[:2])[0]
+    assert d[0] == pytest.approx(1.4, abs=1e-4) and d[1] > 1.5   # joined to the open atom
+    plain = FragmentJoin(torch.zeros(3, dtype=torch.long), anchor=anchor)(x)
+    assert torch.cdist(plain[2:], plain[:2])[0][1] == pytest.approx(1.4, abs=1e-4)  # without: the nearest
+    # an anchored piece is never moved onto a larger free one
+    x2 = torch.cat([x[:2], torch.tensor([[9.0, 0, 0], [10.4, 0, 0], [11.8, 0, 0]])])
+    out2 = FragmentJoin(torch.zeros(5, dtype=torch.long), anchor=torch.tensor([True, True, False, False, False]))(x2)
+    assert torch.equal(out2[:2], x2[:2]) and torch.cdist(out2[2:], out2[:2]).min() == pytest.approx(1.4, abs=1e-4)
+
+
+def test_assembly_keeps_the_fragments_bonds_and_its_closed_atoms(fragment):
+    from moldiff.chem.assemble import assemble_ligand
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.chem.molecule import Mol3D
+
+    kept = read_ligand(fragment, hydrogens="remove")
+    Chem.Kekulize(kept, clearAromaticFlags=True)
+    pos = kept.GetConformer().GetPositions()
+    closed = next(a.GetIdx() for a in kept.GetAtoms() if a.GetTotalNumHs() == 0 and a.GetSymbol() == "C"
+                  and a.GetDegree() == 3)
+    opened = next(a.GetIdx() for a in kept.GetAtoms() if a.GetIsAromatic() is False and a.GetTotalNumHs() == 1)
+    away = lambda i: pos[i] + 1.45 * (pos[i] - pos.mean(0)) / np.linalg.norm(pos[i] - pos.mean(0))
+    m = Mol3D([a.GetSymbol() for a in kept.GetAtoms()] + ["C", "C"], np.vstack([pos, away(closed), away(opened)]))
+    mol = assemble_ligand(m, kept=kept)
+    assert mol is not None
+    assert all(n.GetIdx() < kept.GetNumAtoms() or n.GetAtomicNum() == 1
+               for n in mol.GetAtomWithIdx(closed).GetNeighbors())            # the closed atom took no bond
+    assert mol.GetBondBetweenAtoms(opened, kept.GetNumAtoms() + 1) is not None  # the open one did
+    assert all(mol.GetBondBetweenAtoms(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) is not None for b in kept.GetBonds())
+
+
+def test_fix_on_the_command_line_and_its_refusals(local_complex, fragment, tmp_path):
+    protein, _ = local_complex
+    out = tmp_path / "grown.sdf"
+    done = run_cli("design", "--protein", str(protein), "--fix", str(fragment), "-n", "2", "--steps", "10", "-o",
+                   str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert "kept: the first 12 atoms" in done.stdout and f"--ligand {fragment}" in done.stdout
+    assert all(m.GetIntProp("moldiff_kept_atoms") == 12 for m in Chem.SDMolSupplier(str(out)))
+
+    silicon = Chem.AddHs(Chem.MolFromSmiles("c1ccccc1[Si](C)(C)C"))
+    AllChem.EmbedMolecule(silicon, randomSeed=3)
+    Chem.MolToMolFile(silicon, str(tmp_path / "si.sdf"))
+    flat = Chem.MolFromSmiles("c1ccccc1")
+    AllChem.Compute2DCoords(flat)
+    Chem.MolToMolFile(flat, str(tmp_path / "flat.sdf"))
+    two = Chem.AddHs(Chem.MolFromSmiles("CCO.CC"))
+    AllChem.EmbedMolecule(two, randomSeed=3)
+    Chem.MolToMolFile(two, str(tmp_path / "two.sdf"))
+    for args, message in [(["--fix", str(tmp_path / "none.sdf")], "none.sdf: no such ligand file"),
+                          (["--fix", str(tmp_path / "si.sdf")], "si.sdf: element(s) Si not generated"),
+                          (["--fix", str(tmp_path / "flat.sdf")], "flat.sdf: the kept fragment needs 3D"),
+                          (["--fix", str(tmp_path / "two.sdf")], "two.sdf: the kept fragment is 2 pieces"),
+                          (["--fix", str(fragment), "--num-atoms", "12"], "the kept fragment has 12 heavy atoms")]:
+        bad = tmp_path / "bad.sdf"
+        done = run_cli("design", "--protein", str(protein), *args, "-n", "2", "-o", str(bad), "-q")
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+        assert not bad.exists()
