@@ -75,6 +75,9 @@ def main() -> None:
     p.add_argument("--model", default="pocket_design")
     p.add_argument("--n", type=int, default=4, help="designs per pocket")
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--skip", type=int, default=0, help="skip the first K complexes (sorted by id) before --limit")
+    p.add_argument("--combine", nargs="+", default=None, metavar="RUN.json",
+                   help="no designing: one summary over the designs of these runs (a run done in parts)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-vina-guidance", action="store_true", help="energy guidance off")
@@ -84,8 +87,16 @@ def main() -> None:
     args = p.parse_args()
     torch.manual_seed(args.seed)
 
+    if args.combine:
+        import json
+
+        runs = [json.loads(Path(f).read_text()) for f in args.combine]
+        rows = [r for run in runs for r in run["designs"]]
+        per_complex = [c for run in runs for c in run["per_complex"]]
+        summarize(rows, per_complex, runs[0]["settings"]["n"], args, [run["settings"] for run in runs])
+        return
     model = load(args.model)
-    entries = find_complexes(args.data)[: args.limit]
+    entries = find_complexes(args.data)[args.skip:][: args.limit]
     rows, per_complex = [], []
     for entry in entries:
         start = time.perf_counter()
@@ -100,7 +111,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         reference = read_ligand(entry.ligand, hydrogens="add")
         metrics = evaluate_in_pocket(mols, entry.protein, reference=reference, vina=True, vina_minimise=False,
-                                     posebusters=args.posebusters)
+                                     posebusters=args.posebusters)  # Vina scores None where meeko cannot type it
         scored = {r["index"]: r for r in metrics["per_molecule"]}
         for k, m in enumerate(mols):
             r = scored.get(k, {})
@@ -115,12 +126,17 @@ def main() -> None:
                             "kept_exactly": float(np.mean([r["kept_exactly"] for r in mine])),
                             "connected": float(np.mean([r["connected"] for r in mine])),
                             "posebusters": float(np.mean([bool(r["posebusters"]) for r in mine])),
-                            "vina": metrics.get("vina"), "reference_vina": metrics.get("reference_vina")})
+                            "vina": metrics.get("vina"), "reference_vina": metrics.get("reference_vina"),
+                            "vina_error": metrics.get("vina_error")})
         print(per_complex[-1], flush=True)
         if args.sdf_dir:
             Path(args.sdf_dir).mkdir(parents=True, exist_ok=True)
             write_sdf([m for m in mols if m is not None], Path(args.sdf_dir) / f"{entry.id}.sdf")
 
+    summarize(rows, per_complex, args.n, args, [vars(args)])
+
+
+def summarize(rows: list, per_complex: list, n: int, args, settings: list) -> None:
     def share(key):
         return float(np.mean([bool(r[key]) for r in rows])) if rows else None
 
@@ -134,13 +150,15 @@ def main() -> None:
                "valid_connected_kept": float(np.mean([r["valid"] and r["connected"] and r["kept_exactly"]
                                                       for r in rows])) if rows else None,
                "posebusters_valid": share("posebusters"), "clash_2A": mean("clash"), "vina": mean("vina"),
-               "reference_vina": float(np.nanmean([c["reference_vina"] for c in done])) if done else None,
+               "reference_vina": float(np.mean([c["reference_vina"] for c in done if c.get("reference_vina") is not None
+                                                and c.get("vina") is not None])) if done else None,
+               "vina_unavailable": sum(c.get("vina") is None for c in done),
                "qed": mean("qed"), "sa": mean("sa"),
-               "seconds_per_design_median": float(np.median([c["seconds_design"] / args.n for c in done]))
+               "seconds_per_design_median": float(np.median([c["seconds_design"] / n for c in done]))
                if done else None}
     print("summary:", summary)
-    report({"benchmark": "grow_posebusters", "settings": vars(args), "summary": summary, "per_complex": per_complex,
-            "designs": rows, "machine": machine()}, args.json)
+    report({"benchmark": "grow_posebusters", "settings": settings[0] if len(settings) == 1 else settings,
+            "summary": summary, "per_complex": per_complex, "designs": rows, "machine": machine()}, args.json)
 
 
 if __name__ == "__main__":

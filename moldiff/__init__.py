@@ -29,7 +29,9 @@ __all__.append("load")
 def design(protein, *, model="pocket_design", device="cpu", **kwargs):
     """Design ligands for a protein pocket with the shipped design model (``pocket_design``;
     or ``model``: a name such as ``"pocket"``, the docking model, or a checkpoint path). Keyword arguments as :meth:`moldiff.api.PocketModel.design`:
-    ``ligand=`` / ``center=`` / ``box=``, ``n``, ``num_atoms``, ``steps``, ``seed`` ...
+    ``ligand=`` / ``center=`` / ``box=``, ``n``, ``num_atoms``, ``steps``, ``seed`` ...; ``fixed=``
+    a fragment (file or RDKit molecule, protein frame) every design keeps exactly, or a list of
+    two to link (:func:`moldiff.ligand_design.generate`).
     Returns RDKit molecules with hydrogens in the protein's frame (``None``: not assembled)."""
     from moldiff.api import PocketModel, load as _load
 

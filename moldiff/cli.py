@@ -334,10 +334,15 @@ def cmd_design(args: argparse.Namespace) -> int:
     if opts.num_atoms == "reference" and args.ligand is None:
         raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
     fixed = None
-    if args.fix is not None:
+    if args.fix is not None and args.link is not None:
+        raise InputError("give either --fix FRAGMENT.sdf (growing) or --link A.sdf B.sdf (linking), not both")
+    kept_files = [args.fix] if args.fix is not None else list(args.link or [])
+    if kept_files:
         from moldiff.chem.ligand import read_ligand
 
-        fixed = read_ligand(args.fix, hydrogens="remove")  # names the file on any problem, before any work
+        fixed = [read_ligand(f, hydrogens="remove") for f in kept_files]  # names the file on any problem
+        for mol, name in zip(fixed, kept_files):
+            mol.SetProp("_Name", name)
     site = {} if fixed is not None and args.ligand is None and args.center is None and args.box is None \
         else _site(args)
     out = Path(args.output)
@@ -346,8 +351,7 @@ def cmd_design(args: argparse.Namespace) -> int:
     if fixed is not None:
         from moldiff.ligand_design import kept_fragment
 
-        kept_fragment(model, fixed, source=args.fix)  # coordinates, one piece, elements: checked now
-        fixed.SetProp("_Name", args.fix)
+        kept = kept_fragment(model, fixed)[0]  # coordinates, pieces, elements, gap: checked before any work
     mols = model.design(args.protein, **site, options=opts, progress=not args.quiet, fixed=fixed)
     made = [m for m in mols if m is not None]
     if not made:
@@ -366,9 +370,10 @@ def cmd_design(args: argparse.Namespace) -> int:
     print(f"  drawn again ({why}): {redrawn}   overlapping the protein (SD property "
           f"moldiff_fit_energy > 0): {overlapping}")
     if fixed is not None:
-        print(f"  kept: the first {fixed.GetNumAtoms()} atoms of each ligand are {args.fix}'s heavy atoms, as given")
+        print(f"  kept: the first {kept.GetNumAtoms()} atoms of each ligand are {' and '.join(kept_files)}'s heavy "
+              "atoms, as given")
     centre = args.center if args.center is not None else args.box[:3] if args.box is not None else None
-    reference = args.ligand or (args.fix if centre is None else None)
+    reference = args.ligand or (kept_files[0] if centre is None and kept_files else None)
     site_args = "--example" if args.example else f"--protein {args.protein}" + (
         f" --ligand {reference}" if reference else f" --center {' '.join(f'{v:g}' for v in centre)}")
     print(f"  score them: moldiff evaluate {out} {site_args}   (or moldiff report {out} {site_args})")
@@ -738,6 +743,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--fix", metavar="FRAGMENT.sdf",
                     help="fragment growing: keep this fragment's heavy atoms (protein frame) exactly and generate the "
                          "rest around them; alone it also defines the site; --num-atoms counts its atoms too")
+    de.add_argument("--link", nargs=2, metavar=("A.sdf", "B.sdf"),
+                    help="linking: keep two placed fragments exactly and generate a linker between them (its size from "
+                         "their distance unless --num-atoms, which counts every atom); alone they define the site")
     de.add_argument("-o", "--output", help="output SDF (written atomically)")
     add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
     de.add_argument("--model", default=None,

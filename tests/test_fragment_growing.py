@@ -159,3 +159,58 @@ def test_fix_on_the_command_line_and_its_refusals(local_complex, fragment, tmp_p
         done = run_cli("design", "--protein", str(protein), *args, "-n", "2", "-o", str(bad), "-q")
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
         assert not bad.exists()
+
+
+@pytest.fixture(scope="module")
+def two_pieces(tmp_path_factory, local_complex):
+    """The local crystal ligand without its N(CH3)CH2 linker: the aryl and the bicycle, in place."""
+    from moldiff.chem.ligand import read_ligand
+
+    lig = read_ligand(local_complex[1], hydrogens="remove")
+    match = lig.GetSubstructMatch(Chem.MolFromSmarts("c-N(-[CH3])-[CH2]-[C;R]"))
+    rw = Chem.RWMol(lig)
+    for atom in rw.GetAtoms():
+        atom.SetNoImplicit(False)
+    for i in sorted(match[1:4], reverse=True):
+        rw.RemoveAtom(i)
+    cut = rw.GetMol()
+    Chem.SanitizeMol(cut)
+    folder = tmp_path_factory.mktemp("pieces")
+    paths = []
+    for k, piece in enumerate(Chem.GetMolFrags(cut, asMols=True)):
+        paths.append(folder / f"piece{k}.sdf")
+        Chem.MolToMolFile(piece, str(paths[-1]))
+    assert len(paths) == 2
+    return paths
+
+
+def test_linking_keeps_both_pieces_and_joins_them(local_complex, two_pieces):
+    import moldiff
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.ligand_design import link_ends, linker_sizes
+    from moldiff.metrics.pocket import is_connected
+
+    protein, _ = local_complex
+    a, b = (read_ligand(p, hydrogens="remove") for p in two_pieces)
+    k = a.GetNumAtoms() + b.GetNumAtoms()
+    expected = np.vstack([a.GetConformer().GetPositions(), b.GetConformer().GetPositions()])
+    mols = moldiff.design(protein, fixed=two_pieces, n=3, steps=30, seed=0)
+    made = [m for m in mols if m is not None]
+    assert len(made) >= 2
+    both = Chem.CombineMols(a, b)
+    i, j = link_ends(both, torch.tensor([x.GetTotalNumHs() == 0 for x in both.GetAtoms()])).tolist()
+    assert both.GetAtomWithIdx(i).GetTotalNumHs() > 0 and both.GetAtomWithIdx(j).GetTotalNumHs() > 0
+    sizes = (k + linker_sizes(float(np.linalg.norm(expected[i] - expected[j])), 3)).tolist()
+    for m in made:
+        assert np.array_equal(m.GetConformer().GetPositions()[:k], expected)
+        assert m.GetNumHeavyAtoms() in sizes
+    assert sum(is_connected(m) for m in made) >= 2  # the linker joins the two pieces
+
+
+def test_link_refusals(local_complex, two_pieces, fragment, tmp_path):
+    protein, _ = local_complex
+    for args, message in [(["--link", str(two_pieces[0]), str(two_pieces[0])], "overlap"),
+                          (["--fix", str(fragment), "--link", *map(str, two_pieces)], "not both")]:
+        done = run_cli("design", "--protein", str(protein), *args, "-n", "2", "-o", str(tmp_path / "x.sdf"), "-q")
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert not (tmp_path / "x.sdf").exists()

@@ -89,10 +89,12 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     ``fixed_h``: the ligands' encoded atom features when they are given (docking), all
     molecules in order. ``time_power``, ``noise_scale``: the step grid and temperature
     (:func:`~moldiff.diffusion.generate.sample_molecules`). ``known``: ``(pos (K, 3), h (K, F),
-    closed (K,) bool)``, atoms every ligand keeps (protein frame, encoded features, the ones with
-    no hydrogen to give up; fragment growing): the first K atoms of each ligand, generated
-    around and returned exactly as given; other atoms are joined to open kept atoms only and
-    kept off closed ones (:class:`_KeepOff`)."""
+    closed (K,) bool[, ends (2,)])``, atoms every ligand keeps (protein frame, encoded features,
+    the ones with no hydrogen to give up; fragment growing): the first K atoms of each ligand,
+    generated around and returned exactly as given; other atoms are joined to open kept atoms
+    only and kept off closed ones (:class:`_KeepOff`). ``ends``: linking -- two kept atoms the
+    other atoms bridge: they are held within :data:`LINK_TUBE` Å of the segment between them
+    (:class:`_Bridge`)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
@@ -109,7 +111,11 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
         state[mask, 3:] = known[1].to(device=device, dtype=state.dtype).repeat(len(num_atoms), 1)
         closed = torch.zeros(len(batch), dtype=torch.bool, device=device)
         closed[mask] = known[2].to(device).repeat(len(num_atoms))
-        guidance = (_Pin(state[:, :3], mask), *guidance, _KeepOff(mask, closed, batch))
+        bridge = ()
+        if len(known) > 3 and known[3] is not None:
+            ends = known[0].to(device=device, dtype=state.dtype)[known[3]]  # (2, 3), protein frame
+            bridge = (_Bridge(~mask, batch, ends[0] - centres, ends[1] - centres),)
+        guidance = (_Pin(state[:, :3], mask), *guidance, *bridge, _KeepOff(mask, closed, batch))
     frame = Frame(batch, len(num_atoms), context["pocket_pos"], context["pocket_batch"], tuple(elements), mask,
                   closed)
     out = sample_molecules(denoiser, schedule, codec, elements, num_atoms, steps=steps, sampler=sampler,
@@ -138,6 +144,28 @@ class _Pin:
 
     def __call__(self, x0, h0=None, t=None):
         return torch.where(self.mask[:, None], self.pos.to(x0.dtype), x0)
+
+
+#: Å: in linking, the new atoms are kept this close to the segment between the two pieces' ends
+LINK_TUBE = 1.5
+
+
+class _Bridge:
+    """Linking: every new atom of the predicted clean structure moved to within
+    :data:`LINK_TUBE` Å of the segment between its molecule's two link ends, ``a`` and ``b`` (B, 3)."""
+
+    def __init__(self, free: torch.Tensor, batch: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
+        self.free, self.batch, self.a, self.b = free, batch, a, b
+
+    def __call__(self, x0, h0=None, t=None):
+        a, b = self.a.to(x0.dtype)[self.batch], self.b.to(x0.dtype)[self.batch]
+        ab = b - a
+        along = (((x0 - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-9)).clamp(0, 1)
+        nearest = a + along[:, None] * ab
+        off = x0 - nearest
+        dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        pulled = nearest + off * (LINK_TUBE / dist).clamp(max=1.0)
+        return torch.where(self.free[:, None], pulled, x0)
 
 
 class _KeepOff:

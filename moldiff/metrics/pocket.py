@@ -252,11 +252,18 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
     site_center = (reference.GetConformer().GetPositions().mean(0) if reference is not None else
                    np.asarray(center, dtype=float) if center is not None else pocket.pos.mean(0))
     scorer = None
+    vina_error = None
     if (vina or redock) and vina_available():
+        try:
+            scorer = VinaScorer(protein_file, pocket_residues(pocket), site_center, scored_mols)
+            scorer.prepare_maps(scored_mols)
+        except (RuntimeError, ValueError, InputError) as exc:  # meeko cannot type a residue, ...
+            vina_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.warning("%s: Vina cannot prepare this receptor (%s); Vina scores skipped", protein_file, vina_error)
+            scorer = None
+    if scorer is not None:
         from moldiff.progress import Progress
 
-        scorer = VinaScorer(protein_file, pocket_residues(pocket), site_center, scored_mols)
-        scorer.prepare_maps(scored_mols)
         if vina:
             with Progress(len(scored_mols), "Vina", "mol", enabled=progress) as bar:
                 scores = map_bounded(lambda m: scorer.score(m, minimise=vina_minimise), scored_mols,
@@ -280,7 +287,7 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
                 row["vina_docked"] = float("nan") if score is TIMED_OUT else score
                 if score is TIMED_OUT:
                     row["vina_docked_timed_out"] = True
-    elif vina or redock:
+    elif (vina or redock) and vina_error is None:
         log.warning("vina/meeko/gemmi are not installed (pip install 'moldiff[eval]'); Vina scores skipped")
 
     def mean(key, subset=rows):
@@ -307,6 +314,7 @@ def evaluate_in_pocket(mols: list[Chem.Mol | None], protein_file: str | Path, *,
         "vina_timed_out": sum(r.get("vina_timed_out", False) for r in rows) if scorer and vina else None,
         "vina": mean("vina") if scorer and vina else None, "vina_min": mean("vina_min") if scorer and vina else None,
         "vina_docked": mean("vina_docked") if scorer and redock else None,
+        "vina_error": vina_error,
         "heavy_atoms": mean("heavy_atoms"),
         "unusual_ring": float(np.mean([r["unusual_ring"] for r in rows])) if rows else float("nan"),
         "ring_sizes": ring_size_counts(rows),
