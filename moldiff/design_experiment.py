@@ -55,20 +55,10 @@ def file_name(complex_id: str) -> str:
 
 def select_pockets(cfg: DesignConfig):
     """The complexes of the config, in id order (``data.ids`` and ``limit`` applied)."""
-    from moldiff.data.complexes import find_complexes
+    from moldiff.data.complexes import select_complexes
     from moldiff.paths import data_path
 
-    root = data_path(cfg.data.root, "posebusters_dev", "data.root")
-    entries = find_complexes(root)
-    if cfg.data.ids:
-        known = {e.id for e in entries}
-        missing = [i for i in cfg.data.ids if i not in known]
-        if missing:
-            raise InputError(f"{root}: no complex with id {', '.join(missing)}")
-        entries = [e for e in entries if e.id in set(cfg.data.ids)]
-    if not entries:
-        raise InputError(f"{root}: no protein-ligand complexes found")
-    return entries[: cfg.limit] if cfg.limit else entries
+    return select_complexes(data_path(cfg.data.root, "posebusters_dev", "data.root"), cfg.data.ids, cfg.limit)
 
 
 def _clean(value):

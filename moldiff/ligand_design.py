@@ -87,20 +87,24 @@ def _one_piece(model, fixed, source: str):
     return name, mol
 
 
-def link_gap(kept) -> float:
-    """Å: the shortest distance between atoms of different pieces of ``kept`` (0: one piece)."""
-    import numpy as np
+def _between_pieces(kept):
+    """``(distances (K, K), mask of pairs in different pieces)`` of ``kept``, or ``None`` for one piece."""
     from rdkit import Chem
 
     pieces = Chem.GetMolFrags(kept)
     if len(pieces) < 2:
-        return 0.0
+        return None
     pos = kept.GetConformer().GetPositions()
     label = np.zeros(len(pos), dtype=int)
     for k, piece in enumerate(pieces):
         label[list(piece)] = k
-    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
-    return float(dist[label[:, None] != label[None]].min())
+    return np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)), label[:, None] != label[None]
+
+
+def link_gap(kept) -> float:
+    """Å: the shortest distance between atoms of different pieces of ``kept`` (0: one piece)."""
+    between = _between_pieces(kept)
+    return 0.0 if between is None else float(between[0][between[1]].min())
 
 
 def linker_sizes(gap: float, n: int) -> torch.Tensor:
@@ -113,20 +117,12 @@ def linker_sizes(gap: float, n: int) -> torch.Tensor:
 def link_ends(kept, closed: torch.Tensor) -> torch.Tensor | None:
     """(2,) the atoms a linker joins: the closest pair of atoms of two pieces of ``kept`` that
     have a hydrogen to give (``~closed``); ``None`` for one piece."""
-    import numpy as np
-    from rdkit import Chem
-
-    pieces = Chem.GetMolFrags(kept)
-    if len(pieces) < 2:
+    between = _between_pieces(kept)
+    if between is None:
         return None
-    pos = kept.GetConformer().GetPositions()
-    label = np.zeros(len(pos), dtype=int)
-    for k, piece in enumerate(pieces):
-        label[list(piece)] = k
-    dist = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1))
+    dist, across = between
     open_ = ~closed.numpy()
-    usable = (label[:, None] != label[None]) & open_[:, None] & open_[None]
-    dist = np.where(usable, dist, np.inf)
+    dist = np.where(across & open_[:, None] & open_[None], dist, np.inf)
     i, j = np.unravel_index(int(np.argmin(dist)), dist.shape)
     return torch.tensor([i, j])
 

@@ -107,6 +107,23 @@ def find_complexes(root: str | Path) -> list[ComplexEntry]:
     return entries
 
 
+def select_complexes(root: str | Path, ids=None, limit: int | None = None) -> list[ComplexEntry]:
+    """The complexes of ``root`` (:func:`find_complexes`, in id order), only ``ids`` when given,
+    the first ``limit`` when given.
+
+    Raises:
+        InputError: as :func:`find_complexes`, or an id of ``ids`` is not in ``root``.
+    """
+    entries = find_complexes(root)
+    if ids:
+        known = {e.id for e in entries}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise InputError(f"{root}: no complex with id {', '.join(missing)}")
+        entries = [e for e in entries if e.id in set(ids)]
+    return entries[:limit] if limit else entries
+
+
 def split_by_target(entries: list[ComplexEntry], fractions=(0.8, 0.1, 0.1), seed: int = 0) -> dict[str, list]:
     """Split entries into train/val/test so that no target appears in two splits.
 

@@ -50,16 +50,9 @@ def resolve_root(cfg: DockConfig) -> Path:
 
 def select_entries(cfg: DockConfig):
     """The complexes of the config, in id order (``data.ids`` and ``limit`` applied)."""
-    from moldiff.data.complexes import find_complexes
+    from moldiff.data.complexes import select_complexes
 
-    entries = find_complexes(resolve_root(cfg))
-    if cfg.data.ids:
-        known = {e.id for e in entries}
-        missing = [i for i in cfg.data.ids if i not in known]
-        if missing:
-            raise InputError(f"{resolve_root(cfg)}: no complex with id {', '.join(missing)}")
-        entries = [e for e in entries if e.id in set(cfg.data.ids)]
-    return entries[: cfg.limit] if cfg.limit else entries
+    return select_complexes(resolve_root(cfg), cfg.data.ids, cfg.limit)
 
 
 def entry_ligand(entry):
