@@ -12,6 +12,12 @@ bond added between them) and scored with :func:`moldiff.metrics.pocket.evaluate_
 (PoseBusters' dock checks with the protein, Vina score of the pose as designed, clashes, QED,
 SA). Shares are of all designs (a design that could not be assembled counts as failing).
 Prints one JSON line per complex and a summary; ``--json`` writes everything with the machine.
+
+``--mode hop`` (scaffold hopping) keeps instead the crystal ligand's substituents (all but its
+Murcko scaffold; complexes whose ligand has no ring or no substituent are passed over) and
+generates a new core between them (``moldiff.design(..., hop=crystal)``, sizes about the old
+core's): the same checks, and ``new_core``, the share of designs whose core (SMILES without
+stereo) differs from the crystal ligand's.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from moldiff.api import load
 from moldiff.chem.ligand import read_ligand
 from moldiff.chem.sdf import write_sdf
 from moldiff.data.complexes import find_complexes
+from moldiff.errors import InputError
+from moldiff.ligand_design import hop_fragment
 from moldiff.metrics.pocket import evaluate_in_pocket, is_connected
 
 
@@ -73,6 +81,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/posebusters_dev")
     p.add_argument("--model", default="pocket_design")
+    p.add_argument("--mode", choices=["grow", "hop"], default="grow",
+                   help="grow: the largest BRICS piece kept; hop: the substituents kept, the core generated anew")
     p.add_argument("--n", type=int, default=4, help="designs per pocket")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--skip", type=int, default=0, help="skip the first K complexes (sorted by id) before --limit")
@@ -101,13 +111,26 @@ def main() -> None:
     for entry in entries:
         start = time.perf_counter()
         crystal = read_ligand(entry.ligand, hydrogens="remove")
-        piece = largest_piece(crystal)
+        core = None
+        if args.mode == "hop":
+            try:
+                _, piece, region, core, _ = hop_fragment(crystal)
+            except InputError as e:
+                piece, why = None, str(e).split(": ", 1)[-1]
+        else:
+            piece, why = largest_piece(crystal), "no BRICS piece of 4+ atoms"
         if piece is None:
-            per_complex.append({"id": entry.id, "skipped": "no BRICS piece of 4+ atoms"})
+            per_complex.append({"id": entry.id, "skipped": why})
             print(per_complex[-1], flush=True)
             continue
-        mols = model.design(entry.protein, ligand=crystal, fixed=piece, n=args.n, steps=args.steps, seed=args.seed,
-                            num_atoms=crystal.GetNumHeavyAtoms(), vina_guidance=not args.no_vina_guidance)
+        keep = {"hop": crystal} if args.mode == "hop" else {"fixed": piece, "num_atoms": crystal.GetNumHeavyAtoms()}
+        try:
+            mols = model.design(entry.protein, ligand=crystal, n=args.n, steps=args.steps, seed=args.seed,
+                                vina_guidance=not args.no_vina_guidance, **keep)
+        except InputError as e:  # an element the model does not generate among the kept atoms
+            per_complex.append({"id": entry.id, "skipped": str(e)})
+            print(per_complex[-1], flush=True)
+            continue
         seconds = time.perf_counter() - start
         reference = read_ligand(entry.ligand, hydrogens="add")
         metrics = evaluate_in_pocket(mols, entry.protein, reference=reference, vina=True, vina_minimise=False,
@@ -118,6 +141,7 @@ def main() -> None:
             rows.append({"id": entry.id, "assembled": m is not None, "valid": k in scored,
                          "kept_exactly": m is not None and kept_exactly(m, piece),
                          "connected": m is not None and is_connected(m),
+                         "new_core": None if core is None else m is not None and m.GetProp("moldiff_core") != core,
                          "posebusters": r.get("posebusters"), "clash": r.get("clash"), "vina": r.get("vina"),
                          "qed": r.get("qed"), "sa": r.get("sa"), "smiles": r.get("smiles")})
         mine = rows[-len(mols):]
@@ -126,6 +150,7 @@ def main() -> None:
                             "kept_exactly": float(np.mean([r["kept_exactly"] for r in mine])),
                             "connected": float(np.mean([r["connected"] for r in mine])),
                             "posebusters": float(np.mean([bool(r["posebusters"]) for r in mine])),
+                            **({} if core is None else {"core": core, "core_atoms": len(region)}),
                             "vina": metrics.get("vina"), "reference_vina": metrics.get("reference_vina"),
                             "vina_error": metrics.get("vina_error")})
         print(per_complex[-1], flush=True)
@@ -149,7 +174,8 @@ def summarize(rows: list, per_complex: list, n: int, args, settings: list) -> No
                "kept_exactly": share("kept_exactly"), "connected": share("connected"), "valid": share("valid"),
                "valid_connected_kept": float(np.mean([r["valid"] and r["connected"] and r["kept_exactly"]
                                                       for r in rows])) if rows else None,
-               "posebusters_valid": share("posebusters"), "clash_2A": mean("clash"), "vina": mean("vina"),
+               "posebusters_valid": share("posebusters"),
+               **({"new_core": share("new_core")} if rows and rows[0].get("new_core") is not None else {}), "clash_2A": mean("clash"), "vina": mean("vina"),
                "reference_vina": float(np.mean([c["reference_vina"] for c in done if c.get("reference_vina") is not None
                                                 and c.get("vina") is not None])) if done else None,
                "vina_unavailable": sum(c.get("vina") is None for c in done),
@@ -157,7 +183,8 @@ def summarize(rows: list, per_complex: list, n: int, args, settings: list) -> No
                "seconds_per_design_median": float(np.median([c["seconds_design"] / n for c in done]))
                if done else None}
     print("summary:", summary)
-    report({"benchmark": "grow_posebusters", "settings": settings[0] if len(settings) == 1 else settings,
+    mode = (settings[0] if isinstance(settings[0], dict) else {}).get("mode", "grow")
+    report({"benchmark": f"{mode}_posebusters", "settings": settings[0] if len(settings) == 1 else settings,
             "summary": summary, "per_complex": per_complex, "designs": rows, "machine": machine()}, args.json)
 
 

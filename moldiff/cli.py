@@ -333,26 +333,31 @@ def cmd_design(args: argparse.Namespace) -> int:
     opts = from_args(DesignOptions, args, {"seed": 0}, flags=DESIGN_FLAGS)  # validated before any work
     if opts.num_atoms == "reference" and args.ligand is None:
         raise InputError("--num-atoms ref needs --ligand (the reference ligand)")
-    fixed = None
-    if args.fix is not None and args.link is not None:
-        raise InputError("give either --fix FRAGMENT.sdf (growing) or --link A.sdf B.sdf (linking), not both")
-    kept_files = [args.fix] if args.fix is not None else list(args.link or [])
+    fixed = hop = kept = None
+    if sum(x is not None for x in (args.fix, args.link, args.hop)) > 1:
+        raise InputError("give one of --fix FRAGMENT.sdf (growing), --link A.sdf B.sdf (linking) and --hop LIGAND.sdf "
+                         "(scaffold hopping)")
+    if args.core is not None and args.hop is None:
+        raise InputError("--core needs --hop LIGAND.sdf (the ligand whose core it names)")
+    kept_files = [args.fix] if args.fix is not None else [args.hop] if args.hop is not None else list(args.link or [])
     if kept_files:
         from moldiff.chem.ligand import read_ligand
 
-        fixed = [read_ligand(f, hydrogens="remove") for f in kept_files]  # names the file on any problem
-        for mol, name in zip(fixed, kept_files):
+        read = [read_ligand(f, hydrogens="remove") for f in kept_files]  # names the file on any problem
+        for mol, name in zip(read, kept_files):
             mol.SetProp("_Name", name)
-    site = {} if fixed is not None and args.ligand is None and args.center is None and args.box is None \
+        fixed, hop = (None, read[0]) if args.hop is not None else (read, None)
+    site = {} if kept_files and args.ligand is None and args.center is None and args.box is None \
         else _site(args)
     out = Path(args.output)
     check_writable(out)
     model = _load_pocket_model(args.model or DESIGN, args.device)
-    if fixed is not None:
-        from moldiff.ligand_design import kept_fragment
+    if kept_files:
+        from moldiff.ligand_design import kept_atoms
 
-        kept = kept_fragment(model, fixed)[0]  # coordinates, pieces, elements, gap: checked before any work
-    mols = model.design(args.protein, **site, options=opts, progress=not args.quiet, fixed=fixed)
+        kept = kept_atoms(model, fixed, hop=hop, core=args.core)  # coordinates, pieces, elements, core: checked first
+    mols = model.design(args.protein, **site, options=opts, progress=not args.quiet, fixed=fixed, hop=hop,
+                        core=args.core)
     made = [m for m in mols if m is not None]
     if not made:
         raise InputError(f"none of the {opts.n} generated structures could be assembled into a molecule; "
@@ -366,11 +371,15 @@ def cmd_design(args: argparse.Namespace) -> int:
           f"{min(sizes)}-{max(sizes)} (median {sorted(sizes)[len(sizes) // 2]})")
     redrawn = sum(m.GetIntProp("moldiff_draws") > 1 for m in made)
     overlapping = sum(not m.GetDoubleProp("moldiff_fit_energy") <= 0 for m in made if m.HasProp("moldiff_fit_energy"))
-    why = "overlapped the protein" + (" or fell apart" if fixed is not None else "")
+    why = "overlapped the protein" + (" or fell apart" if kept is not None else "")
     print(f"  drawn again ({why}): {redrawn}   overlapping the protein (SD property "
           f"moldiff_fit_energy > 0): {overlapping}")
-    if fixed is not None:
-        print(f"  kept: the first {kept.GetNumAtoms()} atoms of each ligand are {' and '.join(kept_files)}'s heavy "
+    if kept is not None and hop is not None:
+        changed = sum(m.GetProp("moldiff_core") != kept.core_smiles for m in made)
+        print(f"  kept: the first {len(kept.pos)} atoms of each ligand are {kept_files[0]}'s substituents, as given; "
+              f"new core (SD property moldiff_core) differs from {kept.core_smiles}: {changed}/{count}")
+    elif kept is not None:
+        print(f"  kept: the first {len(kept.pos)} atoms of each ligand are {' and '.join(kept_files)}'s heavy "
               "atoms, as given")
     centre = args.center if args.center is not None else args.box[:3] if args.box is not None else None
     reference = args.ligand or (kept_files[0] if centre is None and kept_files else None)
@@ -746,6 +755,13 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--link", nargs=2, metavar=("A.sdf", "B.sdf"),
                     help="linking: keep two placed fragments exactly and generate a linker between them (its size from "
                          "their distance unless --num-atoms, which counts every atom); alone they define the site")
+    de.add_argument("--hop", metavar="LIGAND.sdf",
+                    help="scaffold hopping: keep this placed ligand's substituents exactly and generate a new core "
+                         "between them (about the old core's size unless --num-atoms, which counts every atom); alone "
+                         "it also defines the site")
+    de.add_argument("--core", metavar="SMARTS",
+                    help="with --hop: the core to replace, as a SMARTS matched on the ligand (default: its Murcko "
+                         "scaffold, the ring systems and the chains between them)")
     de.add_argument("-o", "--output", help="output SDF (written atomically)")
     add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
     de.add_argument("--model", default=None,

@@ -14,6 +14,15 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+# the commands tests start run one thread too: with a worker per core (pytest-xdist), a
+# subprocess that spread over every core would slow the other workers several-fold
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker per core, at most 4 (each holds torch, RDKit and the models)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -210,7 +210,7 @@ def test_linking_keeps_both_pieces_and_joins_them(local_complex, two_pieces):
 def test_link_refusals(local_complex, two_pieces, fragment, tmp_path):
     protein, _ = local_complex
     for args, message in [(["--link", str(two_pieces[0]), str(two_pieces[0])], "overlap"),
-                          (["--fix", str(fragment), "--link", *map(str, two_pieces)], "not both")]:
+                          (["--fix", str(fragment), "--link", *map(str, two_pieces)], "give one of")]:
         done = run_cli("design", "--protein", str(protein), *args, "-n", "2", "-o", str(tmp_path / "x.sdf"), "-q")
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert not (tmp_path / "x.sdf").exists()

@@ -64,6 +64,7 @@ def test_every_cli_option_has_help_and_shows_its_default():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # five commands and two Python blocks, each a fresh process (~4 min on 2 cores)
 def test_the_readme_commands_run_as_pasted(tmp_path):
     pytest.importorskip("vina")  # the quick starts score and dock with Vina (the eval extra)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

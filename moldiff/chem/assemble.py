@@ -240,7 +240,7 @@ def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15
     ``kept``: fragment growing -- a heavy-atom molecule (Kekulé form) whose atoms are the first
     atoms of ``m``: its bonds, bond orders and formal charges are kept as they are, none is
     added between its atoms, and a kept atom takes new (single) bonds only up to the number of
-    hydrogens it had.
+    hydrogens it had (or its :data:`KEPT_ROOM` property).
     """
     symbols = list(m.symbols)
     pos = np.asarray(m.pos, dtype=np.float64)
@@ -277,12 +277,22 @@ def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15
     return mol
 
 
+#: atom property of a kept atom: how many new bonds it may take (scaffold hopping: the bonds cut
+#: from the replaced core); without it, as many as the atom has hydrogens
+KEPT_ROOM = "moldiff_room"
+
+
+def kept_room(atom: Chem.Atom) -> int:
+    """New (single) bonds kept ``atom`` may take: its :data:`KEPT_ROOM` property, else its hydrogens."""
+    return atom.GetIntProp(KEPT_ROOM) if atom.HasProp(KEPT_ROOM) else atom.GetTotalNumHs()
+
+
 def keep_fragment(kept: Chem.Mol, bonds: list[tuple[int, int]], pos: np.ndarray):
     """``(bonds, orders of the kept and the new bonds to kept atoms)`` for :func:`assemble_ligand`."""
     k = kept.GetNumAtoms()
     own = {(min(b.GetBeginAtomIdx(), b.GetEndAtomIdx()), max(b.GetBeginAtomIdx(), b.GetEndAtomIdx())):
            int(b.GetBondTypeAsDouble()) for b in kept.GetBonds()}
-    room = [a.GetTotalNumHs() for a in kept.GetAtoms()]
+    room = [kept_room(a) for a in kept.GetAtoms()]
     new = [(a, b) for a, b in bonds if a >= k and b >= k]
     reach = sorted(((a, b) for a, b in bonds if (a < k) != (b < k)),
                    key=lambda ab: float(np.linalg.norm(pos[ab[0]] - pos[ab[1]])))

@@ -89,12 +89,15 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     ``fixed_h``: the ligands' encoded atom features when they are given (docking), all
     molecules in order. ``time_power``, ``noise_scale``: the step grid and temperature
     (:func:`~moldiff.diffusion.generate.sample_molecules`). ``known``: ``(pos (K, 3), h (K, F),
-    closed (K,) bool[, ends (2,)])``, atoms every ligand keeps (protein frame, encoded features,
+    closed (K,) bool[, ends (2,)[, region (M, 3)[, exits (E, 3)]]])``, atoms every ligand keeps (protein frame, encoded features,
     the ones with no hydrogen to give up; fragment growing): the first K atoms of each ligand,
     generated around and returned exactly as given; other atoms are joined to open kept atoms
     only and kept off closed ones (:class:`_KeepOff`). ``ends``: linking -- two kept atoms the
     other atoms bridge: they are held within :data:`LINK_TUBE` Å of the segment between them
-    (:class:`_Bridge`)."""
+    (:class:`_Bridge`). ``region``: scaffold hopping -- the replaced core's atoms (protein frame):
+    the other atoms are held within :data:`HOP_REACH` Å of them, and with ``exits`` (the old core
+    atoms bonded to kept ones) the first E new atoms within :data:`EXIT_REACH` Å of those, one
+    each, so that every kept substituent finds a new atom to bond to (:class:`_Near`)."""
     from moldiff.diffusion.generate import sample_molecules
 
     device = next(denoiser.parameters()).device
@@ -115,6 +118,11 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
         if len(known) > 3 and known[3] is not None:
             ends = known[0].to(device=device, dtype=state.dtype)[known[3]]  # (2, 3), protein frame
             bridge = (_Bridge(~mask, batch, ends[0] - centres, ends[1] - centres),)
+        if len(known) > 4 and known[4] is not None:
+            exits = None if len(known) < 6 or known[5] is None else \
+                torch.as_tensor(known[5], dtype=state.dtype, device=device)
+            bridge = (*bridge, _Near(~mask, batch, torch.as_tensor(known[4], dtype=state.dtype, device=device), centres,
+                                     exits=exits, slot=rank - k))
         guidance = (_Pin(state[:, :3], mask), *guidance, *bridge, _KeepOff(mask, closed, batch))
     frame = Frame(batch, len(num_atoms), context["pocket_pos"], context["pocket_batch"], tuple(elements), mask,
                   closed)
@@ -123,7 +131,8 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                            callback=callback, context=context, offset=centres, fixed_h=fixed_h,
                            x0_transforms=bind_all(guidance, frame), time_power=time_power, noise_scale=noise_scale,
                            known=None if known is None else (state, mask))
-    if any(isinstance(g, Connect) for g in guidance):  # the last push may have split what the last join made
+    hopping = known is not None and len(known) > 4 and known[4] is not None  # (a join would move the new core off)
+    if any(isinstance(g, Connect) for g in guidance) and not hopping:  # the last push may have split the last join
         for m in out:
             if m is not None and m.num_atoms > 1:
                 single = torch.zeros(m.num_atoms, dtype=torch.long)
@@ -166,6 +175,46 @@ class _Bridge:
         dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         pulled = nearest + off * (LINK_TUBE / dist).clamp(max=1.0)
         return torch.where(self.free[:, None], pulled, x0)
+
+
+#: Å: in scaffold hopping, the new atoms are kept this close to some atom of the core they replace
+#: (the new core takes the old one's place in the pocket, its shape free within that reach)
+HOP_REACH = 1.5
+#: Å: ... and the new atom given each exit (an old core atom bonded to a kept one) this close to it
+EXIT_REACH = 0.3
+
+
+class _Near:
+    """Scaffold hopping: every new atom of the predicted clean structure moved to within
+    :data:`HOP_REACH` Å of its nearest atom of the replaced core, ``region`` (M, 3) in the
+    protein frame (``centres`` (B, 3): each molecule's frame origin in it); with ``exits``
+    (E, 3), the new atom of ``slot`` e (its rank among its molecule's new atoms, (N,)) to within
+    :data:`EXIT_REACH` Å of exit e instead."""
+
+    def __init__(self, free: torch.Tensor, batch: torch.Tensor, region: torch.Tensor, centres: torch.Tensor,
+                 exits: torch.Tensor | None = None, slot: torch.Tensor | None = None):
+        self.free, self.batch = free, batch
+        self.region = region[None] - centres[:, None]                     # (B, M, 3), each frame
+        self.exit = None
+        if exits is not None and len(exits):
+            held = free & (slot >= 0) & (slot < len(exits))
+            self.exit = held, (exits[slot.clamp(0, len(exits) - 1)] - centres[batch])  # (N,), (N, 3)
+
+    def __call__(self, x0, h0=None, t=None):
+        region = self.region.to(x0.dtype)[self.batch]                      # (N, M, 3)
+        off = x0[:, None] - region
+        dist = off.norm(dim=-1)
+        nearest = dist.argmin(1)
+        rows = torch.arange(len(x0), device=x0.device)
+        off, dist = off[rows, nearest], dist[rows, nearest].clamp_min(1e-9)[:, None]
+        pulled = region[rows, nearest] + off * (HOP_REACH / dist).clamp(max=1.0)
+        out = torch.where(self.free[:, None], pulled, x0)
+        if self.exit is not None:
+            held, target = self.exit[0], self.exit[1].to(x0.dtype)
+            off = x0 - target
+            dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+            out = torch.where(held[:, None], target + off * (EXIT_REACH / dist).clamp(max=1.0), out)
+        return out
 
 
 class _KeepOff:
