@@ -52,7 +52,8 @@ def load(path: str | Path | None = None,
     if meta.get("task") == "bonds":
         return _load_bond_model(path, cfg, meta, state, elements, card, device)
     codec = build_codec(cfg.diffusion, len(elements))
-    denoiser = build_denoiser(cfg.model, codec.num_features)
+    properties = list(cfg.conditioning.properties)
+    denoiser = build_denoiser(cfg.model, codec.num_features, context_dim=len(properties))
     try:
         denoiser.load_state_dict(ema_weights(state))
     except RuntimeError as exc:
@@ -68,10 +69,17 @@ def load(path: str | Path | None = None,
                             config=meta["config"], card=card)
         model.denoiser.to(device)
         return model
+    conditioning = None
+    if properties:
+        missing = [k for k in ("condition_mean", "condition_mad", "condition_table") if k not in state]
+        if missing:
+            raise InputError(f"{path}: property-conditioned model without {', '.join(missing)}")
+        conditioning = {"properties": properties, "mean": state["condition_mean"], "mad": state["condition_mad"],
+                        "table": state["condition_table"], "guidance_scale": cfg.conditioning.guidance_scale}
     model = MolDiffModel(denoiser, build_schedule(cfg.diffusion), codec, elements, state["num_atoms_hist"].numpy(),
                          parameterization=cfg.diffusion.parameterization, default_steps=sampling.steps,
                          default_sampler=sampling.sampler, default_time_power=sampling.time_power,
-                         default_noise_scale=sampling.noise_scale,
+                         default_noise_scale=sampling.noise_scale, conditioning=conditioning,
                          config=meta["config"], card=card)
     model.denoiser.to(device)
     return model

@@ -19,8 +19,9 @@ def build_schedule(cfg: DiffusionConfig):
     return CosineSchedule(precision=cfg.precision)
 
 
-def build_denoiser(cfg: ModelConfig, num_features: int):
-    """The denoiser named by ``cfg.name`` with explicit keyword arguments."""
+def build_denoiser(cfg: ModelConfig, num_features: int, context_dim: int = 0):
+    """The denoiser named by ``cfg.name`` with explicit keyword arguments (``context_dim``:
+    conditioning values per molecule, EGNN only)."""
     from moldiff.nn import E3NNDenoiser, EGNNDenoiser
 
     if cfg.name == "pocket_egnn":
@@ -50,6 +51,7 @@ def build_denoiser(cfg: ModelConfig, num_features: int):
             attention=cfg.attention,
             cutoff=cfg.cutoff,
             max_neighbors=cfg.max_neighbors,
+            context_dim=context_dim,
         )
     return E3NNDenoiser(
         num_features,

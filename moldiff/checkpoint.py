@@ -103,7 +103,7 @@ def export_model(checkpoint: str | Path, output: str | Path, *, meta: dict | Non
     ckpt = read_checkpoint(checkpoint)
     state = {k: v for k, v in ckpt["state_dict"].items()
              if k.startswith(EMA_PREFIX) or k in ("num_atoms_hist", "size_pairs", "charges")
-             or k.startswith("prior_")}
+             or k.startswith("prior_") or k.startswith("condition_")}
     if not ema_weights(state):
         raise InputError(f"{checkpoint}: checkpoint has no EMA weights to export")
     meta = dict(ckpt["moldiff"] if meta is None else meta)

@@ -267,7 +267,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not hasattr(model, "sample_mol3d"):
         raise InputError(f"{args.model}: a pocket model (it generates ligands inside a protein pocket); "
                          "use moldiff design or moldiff dock with it")
-    mols3d = model.sample_mol3d(options=opts, progress=not args.quiet)
+    condition = _parse_condition(args.condition)
+    if condition is not None and not getattr(model, "condition_names", ()):
+        raise InputError(f"{args.model or 'qm9'}: an unconditional model; --condition needs a property-conditioned "
+                         "model (moldiff model info FILE lists what a model was trained on)")
+    mols3d = model.sample_mol3d(options=opts, progress=not args.quiet,
+                                **({} if condition is None else {"condition": condition}))
     count = write_sdf(model.to_rdkit(mols3d), out)
     print(f"wrote {count} molecules to {out}")
     if getattr(model, "default_sampler", None) == "flow":  # the bond family: its own bonds first
@@ -276,6 +281,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print("with bonds inferred from distances (EDM protocol):")
     print(format_table(evaluate(mols3d)))
     return 0
+
+
+def _parse_condition(items) -> dict | None:
+    """``--condition NAME=VALUE`` (repeated) -> ``{name: value}``; errors name the bad item."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"--condition {item!r}: write NAME=VALUE, e.g. --condition alpha=80.5")
+        if name in out:
+            raise InputError(f"--condition: {name} given twice")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise InputError(f"--condition {item!r}: {value!r} is not a number") from None
+    return out
 
 
 def _use_example(args: argparse.Namespace, **fields: str) -> None:
@@ -729,6 +753,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a shipped model's name (qm9) or a checkpoint file; default: the shipped QM9 model")
     sa.add_argument("-o", "--output", help="output SDF (written atomically)")
     add_flags(sa, SamplingOptions, flags=SAMPLE_FLAGS, defaults={"seed": 0})
+    sa.add_argument("--condition", action="append", metavar="NAME=VALUE",
+                    help="property-conditioned models: the value every molecule is asked for, e.g. alpha=80.5 "
+                         "(repeat for each property the model was trained on); default: values drawn from the "
+                         "training data")
     sa.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")
     sa.add_argument("--info", action="store_true", help="print the model card and exit")
     sa.set_defaults(func=cmd_sample)
@@ -763,7 +791,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --hop: the core to replace, as a SMARTS matched on the ligand (default: its Murcko "
                          "scaffold, the ring systems and the chains between them)")
     de.add_argument("-o", "--output", help="output SDF (written atomically)")
-    add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
+    add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise", "guidance_scale"))
     de.add_argument("--model", default=None,
                     help="shipped model name (default pocket_design; pocket: the docking model) or a checkpoint")
     de.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")

@@ -36,6 +36,9 @@ class QM9DataConfig(_DataCommon):
 
     name: Literal["qm9"] = "qm9"
     cache: str | None = option(None, help="cache folder (default: MOLDIFF_CACHE / the user cache)")
+    half: Literal["first", "second"] | None = option(
+        None, help="train on one half of the training split only (EDM's property protocol: the conditional "
+                   "generator on the second, the property classifier on the first)")
 
 
 @dataclass
@@ -175,6 +178,30 @@ class FlowConfig:
 
 
 @dataclass
+class ConditioningConfig:
+    """Property conditioning (QM9, ``model.name: egnn``): the generator sees each training
+    molecule's values of ``properties`` (:data:`moldiff.data.qm9_properties.PROPERTIES`,
+    normalised by the training data's mean and mean absolute deviation, as EDM), dropped with
+    probability ``drop_prob`` so that the same network also learns the unconditional model
+    (classifier-free guidance, Ho & Salimans 2022). Empty ``properties``: unconditional."""
+
+    properties: list[str] = option(list, help="QM9 properties to condition on: alpha, gap, homo, lumo, mu, Cv")
+    drop_prob: float = option(0.1, min=0.0, max=1.0, help="share of training molecules that see no condition")
+    guidance_scale: float = option(1.0, min=0.0, max=100.0,
+                                   help="default guidance scale of the trained model (1: plain conditional)")
+
+    def __post_init__(self):
+        from moldiff.data.qm9_properties import PROPERTIES
+
+        unknown = [p for p in self.properties if p not in PROPERTIES]
+        if unknown:
+            raise ValueError(f"unknown propert{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}; "
+                             f"choose from {', '.join(PROPERTIES)}")
+        if len(set(self.properties)) != len(self.properties):
+            raise ValueError("a property is named twice")
+
+
+@dataclass
 class OptimConfig:
     lr: float = option(1e-4, min=0.0)
     weight_decay: float = option(1e-12, min=0.0)
@@ -235,6 +262,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=EGNNConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

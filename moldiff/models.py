@@ -24,6 +24,9 @@ class TrainedModel:
 
     #: the ``task`` a checkpoint of this class records
     task = "molecules"
+    #: properties the model is conditioned on (none: unconditional)
+    condition_names: tuple[str, ...] = ()
+    default_guidance_scale: float | None = None
 
     def __init__(self, denoiser, elements, num_atoms_hist, *, default_steps: int = 100,
                  default_sampler: str = "ddpm", default_time_power: float = 1.0, default_noise_scale: float = 1.0,
@@ -47,6 +50,12 @@ class TrainedModel:
         opts.sampler = opts.sampler or self.default_sampler
         opts.time_power = self.default_time_power if opts.time_power is None else opts.time_power
         opts.noise_scale = self.default_noise_scale if opts.noise_scale is None else opts.noise_scale
+        if getattr(opts, "guidance_scale", None) is not None and not self.condition_names:
+            from moldiff.errors import InputError
+
+            raise InputError("guidance_scale applies to property-conditioned models; this model is unconditional")
+        if hasattr(opts, "guidance_scale") and opts.guidance_scale is None:
+            opts.guidance_scale = self.default_guidance_scale
         opts.seed = _draw_seed(opts.seed)
         return opts
 
@@ -91,28 +100,121 @@ class DiffusionModel(TrainedModel):
         self.schedule, self.codec, self.parameterization = schedule, codec, parameterization
 
     def info(self) -> dict:
-        return {**super().info(), "parameterization": self.parameterization}
+        out = {**super().info(), "parameterization": self.parameterization}
+        if self.condition_names:
+            out["conditioning"] = {"properties": list(self.condition_names),
+                                   "range": {k: list(v) for k, v in self.property_range().items()},
+                                   "default_guidance_scale": self.default_guidance_scale}
+        return out
 
 
 class MolDiffModel(DiffusionModel):
-    """A trained unconditional model: EMA denoiser + schedule + feature codec + atom-count histogram.
+    """A trained model of free molecules: EMA denoiser + schedule + feature codec + atom-count
+    histogram; optionally conditioned on QM9 properties (``conditioning``: ``properties``,
+    ``mean``, ``mad``, ``table`` of training (atom count, values) rows, ``guidance_scale``).
 
         >>> model = moldiff.load()                    # the shipped QM9 model
         >>> mols = model.sample(10, steps=100, seed=0)  # RDKit molecules, bonds from distances
+        >>> cond = moldiff.load("alpha.pt")           # a property-conditioned model
+        >>> mols = cond.sample(10, condition={"alpha": 80.5}, guidance_scale=2.0, seed=0)
     """
+
+    def __init__(self, *args, conditioning: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cond = conditioning or {}
+        self.condition_names = tuple(cond.get("properties", ()))
+        if self.condition_names:
+            self.condition_mean = torch.as_tensor(cond["mean"], dtype=torch.float32)
+            self.condition_mad = torch.as_tensor(cond["mad"], dtype=torch.float32)
+            self.condition_table = torch.as_tensor(cond["table"], dtype=torch.float32)
+            self.default_guidance_scale = float(cond.get("guidance_scale", 1.0))
 
     @classmethod
     def from_module(cls, module) -> MolDiffModel:
         """Wrap a :class:`~moldiff.training.module.DiffusionModule` (its EMA weights)."""
         sampling = module.run_config.get("sampling", {})
+        cond = None
+        if getattr(module, "condition_names", ()):
+            cond = {"properties": module.condition_names, "mean": module.condition_mean.cpu(),
+                    "mad": module.condition_mad.cpu(), "table": module.condition_table.cpu(),
+                    "guidance_scale": module.run_config.get("conditioning", {}).get("guidance_scale", 1.0)}
         return cls(module.ema.module, module.schedule, module.codec, module.elements,
                    module.num_atoms_hist.cpu().numpy(), parameterization=module.parameterization,
                    default_steps=sampling.get("steps", 100), default_sampler=sampling.get("sampler", "ddpm"),
                    default_time_power=sampling.get("time_power", 1.0),
-                   default_noise_scale=sampling.get("noise_scale", 1.0), config=module.run_config)
+                   default_noise_scale=sampling.get("noise_scale", 1.0), config=module.run_config,
+                   conditioning=cond)
+
+    def property_range(self) -> dict:
+        """Each conditioning property's (min, max) over the training molecules the model keeps."""
+        values = self.condition_table[:, 1:]
+        return {name: (float(values[:, j].min()), float(values[:, j].max()))
+                for j, name in enumerate(self.condition_names)}
+
+    def conditions(self, n: int, condition: dict | None, *, seed: int, num_atoms: int | None = None):
+        """Atom counts (n,) and raw property values (n, P) to sample ``n`` molecules with.
+
+        ``condition=None``: (count, values) pairs drawn jointly from the training molecules (the
+        EDM protocol). Otherwise ``{name: value or n values}`` for every property the model was
+        trained on; atom counts are drawn from the 50 training molecules nearest in the
+        (normalised) requested values, p(N | c), unless ``num_atoms`` is fixed.
+
+        Raises:
+            InputError: an unconditional model given a condition, a property the model was not
+                trained on (or one missing), a non-finite value or a list of the wrong length.
+        Values outside the training range are sampled with a warning that gives the range.
+        """
+        import warnings
+
+        from moldiff.checks import check_finite
+        from moldiff.errors import InputError
+
+        gen = torch.Generator().manual_seed(seed)
+        if not self.condition_names:
+            if condition:
+                raise InputError(f"this model is unconditional; it takes no condition (got {', '.join(condition)})")
+            return self._counts_n(n, seed, num_atoms), None
+        table = self.condition_table
+        if condition is None:
+            rows = torch.randint(len(table), (n,), generator=gen)
+            counts = table[rows, 0].long() if num_atoms is None else torch.full((n,), num_atoms, dtype=torch.long)
+            return counts, table[rows, 1:].double()
+        names = self.condition_names
+        unknown = [k for k in condition if k not in names]
+        if unknown:
+            raise InputError(f"this model was trained on {', '.join(names)}, not {', '.join(unknown)}")
+        missing = [k for k in names if k not in condition]
+        if missing:
+            raise InputError(f"give a value for every property the model was trained on: missing {', '.join(missing)}")
+        cols = []
+        for name in names:
+            value = condition[name]
+            vals = [value] * n if np.ndim(value) == 0 else list(np.asarray(value).reshape(-1))
+            if len(vals) != n:
+                raise InputError(f"condition {name}: {len(vals)} values for {n} molecules")
+            cols.append([check_finite(v, f"condition {name}") for v in vals])
+        values = torch.tensor(cols, dtype=torch.float64).T
+        for j, (name, (lo, hi)) in enumerate(self.property_range().items()):
+            outside = ((values[:, j] < lo) | (values[:, j] > hi)).sum().item()
+            if outside:
+                warnings.warn(f"condition {name}: {outside} value(s) outside the training range "
+                              f"[{lo:.4g}, {hi:.4g}]; the model has not seen such molecules", stacklevel=3)
+        if num_atoms is not None:
+            return torch.full((n,), num_atoms, dtype=torch.long), values
+        norm = (table[:, 1:].double() - self.condition_mean.double()) / self.condition_mad.double()
+        want = (values - self.condition_mean.double()) / self.condition_mad.double()
+        k = min(50, len(table))
+        near = torch.cdist(want, norm).topk(k, largest=False).indices  # (n, k)
+        pick = near[torch.arange(n), torch.randint(k, (n,), generator=gen)]
+        return table[pick, 0].long(), values
+
+    def _counts_n(self, n: int, seed: int, num_atoms: int | None) -> torch.Tensor:
+        if num_atoms is not None:
+            return torch.full((n,), num_atoms, dtype=torch.long)
+        return self.sample_num_atoms(n, torch.Generator().manual_seed(seed))
 
     def sample_mol3d(self, n: int | None = None, *, options: SamplingOptions | None = None, progress: bool = False,
-                     callback=None, as_arrays: bool = False, **kwargs):
+                     callback=None, as_arrays: bool = False, condition: dict | None = None, **kwargs):
         """Sample molecules as :class:`~moldiff.chem.Mol3D` (``None`` for numerical failures).
 
         Options (a :class:`~moldiff.options.SamplingOptions` or its fields as keywords): ``n``;
@@ -120,13 +222,19 @@ class MolDiffModel(DiffusionModel):
         ``t = u ** time_power``, see :func:`~moldiff.diffusion.sampler.time_grid`) and
         ``noise_scale`` (1 samples the model's distribution, < 1 is a lower temperature), each
         defaulting to the model's; ``num_atoms`` (default: the training histogram); ``seed``
-        (exactly reproducible); ``batch_size``.
+        (exactly reproducible); ``batch_size``; ``guidance_scale`` (conditional models).
+
+        ``condition`` (property-conditioned models): ``{name: value or n values}``, see
+        :meth:`conditions`; omitted, values are drawn from the training data. Each molecule
+        carries the values it was asked for as SD properties ``moldiff_condition_<name>`` and
+        the scale as ``moldiff_guidance_scale``.
 
         ``progress``: a bar in molecules. ``callback``: called per sampler step.
         ``as_arrays``: ``(elements, positions, charges)`` tuples instead of ``Mol3D`` (the same
         molecules; RDKit is not imported, e.g. on a GPU machine without it).
         """
         from moldiff.diffusion.generate import sample_molecules
+        from moldiff.diffusion.wrappers import ClassifierFreeGuidance
         from moldiff.errors import InputError
 
         if n is not None:
@@ -136,17 +244,29 @@ class MolDiffModel(DiffusionModel):
             raise InputError("sampler 'flow' belongs to the bond-generating models; choose ddpm, ddim or dpm2m")
         if opts.cat_noise is not None:
             raise InputError("this model has no categorical noise (cat_noise is for bond-generating models)")
-        counts = self._counts(opts)
+        counts, values = self.conditions(opts.n, condition, seed=opts.seed, num_atoms=opts.num_atoms)
         gen = torch.Generator(device=self.device).manual_seed(opts.seed)
         out = []
         with Progress(opts.n, "sampling", "mol", enabled=progress) as bar:
-            for chunk in counts.split(opts.batch_size):
-                out.extend(sample_molecules(self.denoiser, self.schedule, self.codec, self.elements, chunk,
-                                            steps=opts.steps, sampler=opts.sampler,
-                                            parameterization=self.parameterization, generator=gen,
-                                            device=self.device, callback=bar.steps(len(chunk), opts.steps, callback),
-                                            time_power=opts.time_power, noise_scale=opts.noise_scale,
-                                            as_arrays=as_arrays))
+            for lo in range(0, opts.n, opts.batch_size):
+                chunk = counts[lo:lo + opts.batch_size]
+                denoiser = self.denoiser
+                if values is not None:
+                    c = ((values[lo:lo + len(chunk)] - self.condition_mean.double()) / self.condition_mad.double())
+                    denoiser = ClassifierFreeGuidance(self.denoiser, c.float().to(self.device), opts.guidance_scale)
+                mols = sample_molecules(denoiser, self.schedule, self.codec, self.elements, chunk,
+                                        steps=opts.steps, sampler=opts.sampler, com_free=True,
+                                        parameterization=self.parameterization, generator=gen,
+                                        device=self.device, callback=bar.steps(len(chunk), opts.steps, callback),
+                                        time_power=opts.time_power, noise_scale=opts.noise_scale,
+                                        as_arrays=as_arrays)
+                if values is not None and not as_arrays:
+                    for k, m in enumerate(mols):
+                        if m is not None:
+                            m.props.update({f"moldiff_condition_{name}": float(values[lo + k, j])
+                                            for j, name in enumerate(self.condition_names)})
+                            m.props["moldiff_guidance_scale"] = float(opts.guidance_scale)
+                out.extend(mols)
                 bar.finish_batch()
         return out
 

@@ -35,6 +35,8 @@ class Mol3D:
         bonds: optional (M, 3) float array of (i, j, order), order in {1, 2, 3, 1.5};
             ``None`` means "no bonds given, infer them".
         name: optional title (the SDF ``_Name``).
+        props: SD properties written with the molecule (name -> number or text), e.g. the
+            condition a conditional model was asked for.
     """
 
     symbols: list[str]
@@ -42,6 +44,7 @@ class Mol3D:
     charge: np.ndarray = field(default=None)  # type: ignore[assignment]
     bonds: np.ndarray | None = None
     name: str = ""
+    props: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pos = np.asarray(self.pos, dtype=np.float64).reshape(-1, 3)
@@ -121,6 +124,13 @@ def to_rdkit(
     mol.AddConformer(conf, assignId=True)
     if m.name:
         mol.SetProp("_Name", m.name)
+    for key, value in m.props.items():
+        if isinstance(value, float):
+            mol.SetDoubleProp(key, value)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            mol.SetIntProp(key, value)
+        else:
+            mol.SetProp(key, str(value))
     if sanitize:
         Chem.SanitizeMol(mol)
     return mol
@@ -140,7 +150,7 @@ def infer_bonds(m: Mol3D, method: str = "table", *, total_charge: int | None = N
     """
     if method == "table":
         bonds = bond_list(table_bond_orders(m.symbols, m.pos)).astype(np.float64)
-        return Mol3D(list(m.symbols), m.pos.copy(), m.charge.copy(), bonds, m.name)
+        return Mol3D(list(m.symbols), m.pos.copy(), m.charge.copy(), bonds, m.name, dict(m.props))
     if method == "rdkit":
         bare = Mol3D(list(m.symbols), m.pos, np.zeros(m.num_atoms), np.zeros((0, 3)), m.name)
         mol = to_rdkit(bare)
@@ -151,7 +161,7 @@ def infer_bonds(m: Mol3D, method: str = "table", *, total_charge: int | None = N
         except (ValueError, RuntimeError) as exc:
             raise ValueError(f"rdDetermineBonds failed: {exc}") from exc
         out = from_rdkit(Chem.Mol(mol))
-        out.name = m.name
+        out.name, out.props = m.name, dict(m.props)
         return out
     raise ValueError(f"unknown bond inference method {method!r}; choose 'table' or 'rdkit'")
 

@@ -114,6 +114,8 @@ class QM9DataModule(_SplitLoaders):
         cache: folder of the processed QM9 file (default: ``MOLDIFF_CACHE``/platform cache).
         limit_train, limit_val, limit_test: truncate splits (quick runs and tests).
         seed: seed of the training shuffle (reproducible epochs).
+        half: train on ``"first"`` or ``"second"`` half of the training split only (EDM's
+            property protocol). properties: QM9 property names carried as ``y`` (B, P).
     """
 
     def __init__(
@@ -125,8 +127,11 @@ class QM9DataModule(_SplitLoaders):
         limit_val: int | None = None,
         limit_test: int | None = None,
         seed: int = 0,
+        half: str | None = None,
+        properties=(),
     ) -> None:
         super().__init__()
+        self.half, self.properties = half, tuple(properties)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.cache = cache
@@ -139,7 +144,8 @@ class QM9DataModule(_SplitLoaders):
         for split in ("train", "val", "test"):
             if split not in self.datasets:
                 self.datasets[split] = QM9Dataset(
-                    split, cache=self.cache, limit=self.limits[split], transform=CenterPositions()
+                    split, cache=self.cache, limit=self.limits[split], transform=CenterPositions(),
+                    half=self.half if split == "train" else None, properties=self.properties,
                 )
 
     def _dataloader(self, dataset: QM9Dataset, resumable: bool = False, **kwargs) -> torch.utils.data.DataLoader:
@@ -149,10 +155,21 @@ class QM9DataModule(_SplitLoaders):
         return cls(range(len(dataset)), collate_fn=partial(dataset.collate, center=True), **kwargs)
 
     @property
+    def conditioning(self) -> dict:
+        """The training molecules' property statistics a conditional model keeps
+        (:func:`~moldiff.data.qm9_properties.condition_stats`)."""
+        from moldiff.data.qm9_properties import condition_stats
+
+        self.setup()
+        train = self.datasets["train"]
+        rows = torch.as_tensor(train.rows)
+        return condition_stats(train.y[rows], train.arrays.num_atoms[rows], seed=self.seed)
+
+    @property
     def stats(self):
-        """Training-split statistics (atom-count histogram, type marginals)."""
+        """Training-split statistics (atom-count histogram, type marginals); of the half trained on."""
         if self._stats is None:
-            self._stats = qm9_stats("train", cache=self.cache)
+            self._stats = qm9_stats("train", cache=self.cache, half=self.half)
         return self._stats
 
 

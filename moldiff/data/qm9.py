@@ -225,34 +225,49 @@ def qm9_molecules(split: str, *, limit: int | None = None, cache: str | Path | N
     return out
 
 
-def qm9_stats(split: str = "train", cache: str | Path | None = None):
-    """Atom-count histogram and atom-type/charge marginals of a QM9 split (from the data)."""
+def qm9_stats(split: str = "train", cache: str | Path | None = None, half: str | None = None):
+    """Atom-count histogram and atom-type/charge marginals of a QM9 split (from the data);
+    ``half``: of one half of the training split (EDM's property protocol)."""
+    from moldiff.data.qm9_properties import edm_half
     from moldiff.data.stats import compute_stats
 
     arrays = load_qm9(cache)
-    rows = torch.from_numpy(split_indices(split))
+    rows = torch.from_numpy(split_indices(split) if half is None else edm_half(half))
     counts = arrays.num_atoms[rows]
     atom_mask = torch.repeat_interleave(torch.zeros(len(arrays), dtype=torch.bool).index_fill_(0, rows, True), arrays.num_atoms)
     return compute_stats(counts, arrays.atom_type[atom_mask], arrays.charge[atom_mask], QM9_ELEMENTS)
 
 
 class QM9Dataset(torch.utils.data.Dataset):
-    """One QM9 split as PyG ``Data`` graphs (fields: ``pos``, ``atom_type``, ``charge``, ``idx``).
+    """One QM9 split as PyG ``Data`` graphs (fields: ``pos``, ``atom_type``, ``charge``, ``idx``;
+    ``y`` (1, P) with ``properties``).
 
     Args:
         split: "train", "val" or "test".
         cache: folder of the processed file (see :func:`load_qm9`).
         limit: keep only the first ``limit`` molecules of the split (for quick runs).
         transform: optional callable applied to each ``Data`` (e.g. ``CenterPositions()``).
+        half: ``"first"`` or ``"second"``: only that half of the training split, EDM's property
+            protocol (:func:`moldiff.data.qm9_properties.edm_half`).
+        properties: names of :data:`moldiff.data.qm9_properties.PROPERTIES` carried as ``y``
+            (in their units).
     """
 
     elements = QM9_ELEMENTS
 
-    def __init__(self, split: str, *, cache: str | Path | None = None, limit: int | None = None, transform=None):
+    def __init__(self, split: str, *, cache: str | Path | None = None, limit: int | None = None, transform=None,
+                 half: str | None = None, properties=()):
+        from moldiff.data.qm9_properties import edm_half, load_qm9_properties, property_columns
+
         self.split = split
-        self.rows = split_indices(split)[:limit]
+        if half is not None and split != "train":
+            raise InputError(f"half {half!r} applies to the train split only (got {split!r})")
+        self.rows = (split_indices(split) if half is None else edm_half(half))[:limit]
         self.arrays = load_qm9(cache)
         self.transform = transform
+        self.properties = tuple(properties)
+        self.y = (load_qm9_properties(cache)[:, property_columns(self.properties)].float()
+                  if self.properties else None)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -268,6 +283,8 @@ class QM9Dataset(torch.utils.data.Dataset):
             charge=self.arrays.charge[lo:hi].clone(),
             idx=torch.tensor([k]),
         )
+        if self.y is not None:
+            data.y = self.y[k].unsqueeze(0).clone()
         return self.transform(data) if self.transform is not None else data
 
     def collate(self, items, *, center: bool = False):
@@ -289,8 +306,9 @@ class QM9Dataset(torch.utils.data.Dataset):
         if center:
             means = torch.zeros(len(k), 3, dtype=pos.dtype).index_add_(0, batch, pos) / counts[:, None].to(pos.dtype)
             pos = pos - means[batch]
+        extra = {} if self.y is None else {"y": self.y[k]}
         return Batch(pos=pos, atom_type=self.arrays.atom_type[atoms], charge=self.arrays.charge[atoms], idx=k,
-                     batch=batch, ptr=ptr)
+                     batch=batch, ptr=ptr, **extra)
 
     def __repr__(self) -> str:
         return f"QM9Dataset(split={self.split!r}, n={len(self)})"

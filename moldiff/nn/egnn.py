@@ -97,28 +97,50 @@ class EGNNDenoiser(nn.Module):
         coords_range, norm_factor, attention: see :class:`EGNNLayer`.
         cutoff, max_neighbors: if ``cutoff`` is set, edges within it (and the k nearest)
             instead of a fully connected graph per molecule (large systems).
+        context_dim: C, per-molecule conditioning values (normalised properties; EDM feeds
+            them to every atom's input features, Hoogeboom et al. 2022, Sec. 5.3). 0: none.
 
-    ``forward(pos (N,3), h (N,F), t (B,), batch (N,))`` returns ``(out_pos (N,3), out_h (N,F))``:
-    the position output is CoM-free and E(3)-equivariant, the feature output invariant.
+    ``forward(pos (N,3), h (N,F), t (B,), batch (N,), condition=None (B, C),
+    condition_mask=None (B,) bool)`` returns ``(out_pos (N,3), out_h (N,F))``: the position
+    output is CoM-free and E(3)-equivariant, the feature output invariant. A molecule whose
+    ``condition_mask`` is False (or all molecules, with ``condition=None``) sees no condition:
+    the values are zeroed and a presence channel tells the network so (classifier-free
+    guidance trains both; Ho & Salimans 2022).
     """
 
     def __init__(self, num_features: int, hidden: int = 128, layers: int = 6, coords_range: float = 15.0,
                  norm_factor: float = 1.0, attention: bool = True, cutoff: float | None = None,
-                 max_neighbors: int | None = None) -> None:
+                 max_neighbors: int | None = None, context_dim: int = 0) -> None:
         super().__init__()
-        self.num_features = num_features
+        self.num_features, self.context_dim = num_features, context_dim
         self.cutoff, self.max_neighbors = cutoff, max_neighbors
-        self.embed = nn.Linear(num_features + 1, hidden)
+        # inputs: features, time, then (if conditional) the condition values and their presence
+        self.embed = nn.Linear(num_features + 1 + (context_dim + 1 if context_dim else 0), hidden)
         self.layers = nn.ModuleList(
             EGNNLayer(hidden, 1, coords_range / layers, norm_factor, attention) for _ in range(layers)
         )
         self.out = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, num_features))
 
-    def forward(self, pos, h, t, batch, num_graphs: int | None = None):
+    def _condition_inputs(self, condition, condition_mask, batch, num_graphs, dtype):
+        if condition is None:
+            return torch.zeros(len(batch), self.context_dim + 1, dtype=dtype, device=batch.device)
+        if condition.shape[-1] != self.context_dim:
+            raise ValueError(f"condition has {condition.shape[-1]} values per molecule, the network takes "
+                             f"{self.context_dim}")
+        present = torch.ones(len(condition), 1, dtype=dtype, device=condition.device) if condition_mask is None \
+            else condition_mask.to(dtype).reshape(-1, 1)
+        return torch.cat([condition.to(dtype) * present, present], dim=-1)[batch]
+
+    def forward(self, pos, h, t, batch, num_graphs: int | None = None, condition=None, condition_mask=None):
+        if condition is not None and not self.context_dim:
+            raise ValueError("this network was built without conditioning (context_dim=0)")
         edge_index = build_edges(pos, batch, self.cutoff, self.max_neighbors)
         src, dst = edge_index
         d2_input = ((pos[dst] - pos[src]) ** 2).sum(-1, keepdim=True)
-        feat = self.embed(torch.cat([h, t[batch].unsqueeze(-1).to(h.dtype)], dim=-1))
+        inputs = [h, t[batch].unsqueeze(-1).to(h.dtype)]
+        if self.context_dim:
+            inputs.append(self._condition_inputs(condition, condition_mask, batch, num_graphs, h.dtype))
+        feat = self.embed(torch.cat(inputs, dim=-1))
         x = pos
         for layer in self.layers:
             feat, x = layer(feat, x, edge_index, d2_input)

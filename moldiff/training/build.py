@@ -5,11 +5,11 @@ from moldiff.build import build_bond_network, build_codec, build_denoiser, build
 from moldiff.config import DataConfig, TrainConfig
 
 
-def build_datamodule(cfg: DataConfig, *, bonds: bool = False):
+def build_datamodule(cfg: DataConfig, *, bonds: bool = False, properties=()):
     """The data module named by ``cfg.name``: :class:`~moldiff.data.datamodule.QM9DataModule`
     (:class:`~moldiff.data.datamodule.QM9BondDataModule` with ``bonds``, for models that
     generate bonds) or :class:`~moldiff.data.datamodule.PocketDataModule` (``druglike`` /
-    ``complexes``)."""
+    ``complexes``). ``properties``: QM9 properties the batches carry (conditional models)."""
     from moldiff.data.datamodule import PocketDataModule, QM9BondDataModule, QM9DataModule
 
     if cfg.name != "qm9":
@@ -30,6 +30,8 @@ def build_datamodule(cfg: DataConfig, *, bonds: bool = False):
         limit_val=cfg.limit_val,
         limit_test=cfg.limit_test,
         seed=cfg.seed,
+        half=cfg.half,
+        properties=properties,
     )
 
 
@@ -45,6 +47,9 @@ def check_task(cfg: TrainConfig, where: str = "config") -> None:
     from moldiff.config import DiffusionConfig, FlowConfig
     from moldiff.errors import InputError
 
+    if cfg.conditioning.properties and (cfg.data.name != "qm9" or cfg.model.name != "egnn"):
+        raise InputError(f"{where}: conditioning.properties needs data.name qm9 and model.name egnn "
+                         f"(got {cfg.data.name!r} and {cfg.model.name!r})")
     if is_bond_model(cfg):
         if cfg.data.name != "qm9":
             raise InputError(f"{where}: model.name bond_egnn trains on data.name qm9 (got {cfg.data.name!r})")
@@ -61,8 +66,11 @@ def check_task(cfg: TrainConfig, where: str = "config") -> None:
                          f" (got {cfg.model.name!r})")
 
 
-def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist, size_pairs=None, priors=None):
-    """The LightningModule of a run (denoiser, schedule, codec and optimiser settings)."""
+def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist, size_pairs=None, priors=None,
+                 conditioning: dict | None = None):
+    """The LightningModule of a run (denoiser, schedule, codec and optimiser settings).
+    ``conditioning``: the training data's property statistics of a conditional run
+    (:attr:`moldiff.data.datamodule.QM9DataModule.conditioning`)."""
     from moldiff.config import to_dict
     from moldiff.training.module import DiffusionModule, PocketDiffusionModule
 
@@ -84,8 +92,11 @@ def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist, si
     codec = build_codec(cfg.diffusion, len(elements))
     kwargs = {"size_pairs": size_pairs} if is_pocket_task(cfg) else {}
     cls = PocketDiffusionModule if is_pocket_task(cfg) else DiffusionModule
+    if cfg.conditioning.properties:
+        kwargs["conditioning"] = {"properties": list(cfg.conditioning.properties),
+                                  "drop_prob": cfg.conditioning.drop_prob, **(conditioning or {})}
     return cls(
-        denoiser=build_denoiser(cfg.model, codec.num_features),
+        denoiser=build_denoiser(cfg.model, codec.num_features, context_dim=len(cfg.conditioning.properties)),
         schedule=build_schedule(cfg.diffusion),
         codec=codec,
         elements=elements,

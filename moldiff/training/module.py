@@ -46,13 +46,23 @@ class DiffusionModule(pl.LightningModule):
             and sampling. lr_schedule: ``"constant"`` or ``"cosine"`` (over the run's
             estimated steps) after ``warmup_steps`` of linear warm-up.
         run_config: the resolved run configuration, stored in checkpoints (metadata only).
+        conditioning: property conditioning: ``properties`` (names), ``drop_prob`` (share of
+            molecules trained without their condition: classifier-free guidance), ``mean``,
+            ``mad`` (normalisation) and ``table`` ((M, 1 + P) atom counts and values to sample
+            conditions from), kept as buffers in checkpoints. ``None``: unconditional.
     """
 
     def __init__(self, denoiser: torch.nn.Module, schedule: VPSchedule, codec: FeatureCodec, elements, num_atoms_hist,
                  *, parameterization: str = "eps", lr: float = 1e-4, weight_decay: float = 1e-12,
                  ema_decay: float = 0.999, lr_schedule: str = "constant", warmup_steps: int = 0,
-                 run_config: dict | None = None) -> None:
+                 run_config: dict | None = None, conditioning: dict | None = None) -> None:
         super().__init__()
+        cond = conditioning or {}
+        self.condition_names = tuple(cond.get("properties", ()))
+        self.condition_drop = float(cond.get("drop_prob", 0.0))
+        if self.condition_names:
+            for key in ("mean", "mad", "table"):
+                self.register_buffer(f"condition_{key}", torch.as_tensor(cond[key], dtype=torch.float32))
         self.denoiser = denoiser
         self.ema = AveragedModel(denoiser, multi_avg_fn=ema_with_warmup(ema_decay), use_buffers=True)
         self.ema.requires_grad_(False)
@@ -65,10 +75,20 @@ class DiffusionModule(pl.LightningModule):
         self.run_config = run_config or {}
 
     # --- training ---------------------------------------------------------------------
+    def _condition(self, batch, generator=None) -> dict | None:
+        """The denoiser's condition kwargs for a batch: normalised values, each molecule's
+        dropped with probability ``condition_drop``."""
+        if not self.condition_names:
+            return None
+        c = (batch.y.to(batch.pos.dtype) - self.condition_mean) / self.condition_mad
+        keep = torch.rand(batch.num_graphs, generator=generator, device=c.device) >= self.condition_drop
+        return {"condition": c, "condition_mask": keep}
+
     def _loss(self, batch, denoiser, generator=None):
         h = self.codec.encode(batch.atom_type, batch.charge, dtype=batch.pos.dtype)
         return diffusion_loss(denoiser, self.schedule, batch.pos, h, batch.batch, batch.num_graphs,
-                              parameterization=self.parameterization, generator=generator)
+                              parameterization=self.parameterization, generator=generator,
+                              context=self._condition(batch, generator))
 
     def training_step(self, batch, batch_idx):
         loss, parts = self._loss(batch, self.denoiser)

@@ -69,12 +69,33 @@ def init_weights(module, path: str | Path) -> None:
     from moldiff.checkpoint import ema_weights, read_checkpoint
 
     weights = ema_weights(read_checkpoint(Path(path))["state_dict"])
+    if getattr(module, "condition_names", ()):
+        weights = _widen_inputs(module.denoiser.state_dict(), weights, path)
     try:
         module.denoiser.load_state_dict(weights)
         module.ema.module.load_state_dict(weights)
     except RuntimeError as exc:
         raise InputError(f"{path}: weights do not fit this model ({str(exc).splitlines()[0]})") from exc
     # the EMA restarts (with its warm-up) from these weights: the new recipe may change what they mean
+
+
+def _widen_inputs(own: dict, weights: dict, path) -> dict:
+    """Start a conditional model from an unconditional one: a weight matrix that gained input
+    columns (the condition channels appended to the input layer) keeps the old columns and
+    gets zeros for the new ones, so the network starts as the unconditional model exactly."""
+    import torch
+
+    out = dict(weights)
+    for key, new in own.items():
+        old = weights.get(key)
+        if old is not None and old.dim() == 2 and new.dim() == 2 and old.shape[0] == new.shape[0] \
+                and old.shape[1] < new.shape[1]:
+            wide = torch.zeros_like(new)
+            wide[:, :old.shape[1]] = old
+            out[key] = wide
+            log.info("%s: %s widened from %d to %d inputs (new inputs start at zero weight)",
+                     path, key, old.shape[1], new.shape[1])
+    return out
 
 
 def _trainer(cfg: TrainConfig, out: Path, callbacks: list, progress: bool = True):
@@ -171,13 +192,15 @@ def train(cfg: TrainConfig, *, callbacks=(), progress: bool = True, datamodule=N
 
         torch.set_float32_matmul_precision(cfg.trainer.matmul_precision)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    dm = build_datamodule(cfg.data, bonds=is_bond_model(cfg)) if datamodule is None else datamodule
+    dm = build_datamodule(cfg.data, bonds=is_bond_model(cfg), properties=cfg.conditioning.properties) \
+        if datamodule is None else datamodule
     if is_pocket_task(cfg):
         module = build_module(cfg, dm.elements, dm.stats.num_atoms_hist, size_pairs=dm.size_pairs)
     elif is_bond_model(cfg):
         module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist, priors=dm.priors)
     else:
-        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist)
+        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist,
+                              conditioning=dm.conditioning if cfg.conditioning.properties else None)
     t = cfg.trainer
     resume = last_checkpoint(out) if t.resume else None
     if resume is not None:
