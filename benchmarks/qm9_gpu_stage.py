@@ -10,6 +10,9 @@ or network). On the GPU machine, carrying ``.gpu``:
 
     PYTHONPATH=. python3 benchmarks/qm9_gpu_stage.py run 550 --dir .gpu --init moldiff/pretrained/qm9_egnn.pt
 
+(``--config configs/qm9_alpha_gpu.yaml --name qm9_alpha``: the property-conditioned model of
+EDM's protocol, from the unconditional weights; its input layer is widened with zero weights.)
+
 1. rebuilds moldiff's QM9 cache from the arrays;
 2. times bare training steps (forward, backward, AdamW, EMA) at each ``--batches`` size and
    keeps the largest that buys >= 1.4x the molecules/s of the smaller one (the learning
@@ -53,8 +56,10 @@ def prepare(folder: Path) -> None:
     import numpy as np
 
     from moldiff.data.qm9 import load_qm9
+    from moldiff.data.qm9_properties import load_qm9_properties
 
     folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "qm9_properties.npy", load_qm9_properties().numpy())  # 6 MB: property-conditioned runs
     a = vars(load_qm9())
     np.savez_compressed(folder / "qm9_arrays.npz", pos=a["pos"].numpy(),
                         atom_type=a["atom_type"].numpy().astype(np.int8),
@@ -72,7 +77,14 @@ def rebuild_cache(folder: Path) -> None:
     import torch
 
     from moldiff.data.qm9 import QM9Arrays, _cache_path, write_cache
+    from moldiff.data.qm9_properties import PROPERTIES, _CACHE_VERSION
+    from moldiff.data.qm9_properties import _cache_path as properties_path
 
+    if (folder / "qm9_properties.npy").is_file() and not properties_path(None).is_file():
+        path = properties_path(None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"version": _CACHE_VERSION, "names": list(PROPERTIES),
+                    "values": torch.from_numpy(np.load(folder / "qm9_properties.npy"))}, path)
     if _cache_path(None).is_file():
         return
     z = np.load(folder / "qm9_arrays.npz")
@@ -106,7 +118,7 @@ def run(args) -> None:
 
     def config(batch: int, extra=()):
         lr = args.base_lr * (batch / 256) ** 0.5
-        return load_config("configs/qm9_gpu.yaml", TrainConfig, [
+        return load_config(args.config, TrainConfig, [
             f"data.batch_size={batch}", f"data.num_workers={args.workers}", f"optim.lr={lr:.3g}",
             f"trainer.accelerator={args.accelerator}", f"sampling.time_power={args.time_power}",
             f"sampling.sampler={args.sampler}", f"sampling.noise_scale={args.noise_scale}", *extra])
@@ -115,9 +127,11 @@ def run(args) -> None:
     probe = {}
     for batch in args.batches:
         cfg = config(batch)
-        dm = build_datamodule(cfg.data)
+        properties = cfg.conditioning.properties
+        dm = build_datamodule(cfg.data, properties=properties)
         dm.setup("fit")
-        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist).to(dev)
+        module = build_module(cfg, QM9_ELEMENTS, dm.stats.num_atoms_hist,
+                              conditioning=dm.conditioning if properties else None).to(dev)
         init_weights(module, args.init)
         probe[batch] = probe_training_rate(module, dm.train_dataloader(), dev, args.probe_steps, skip=10,
                                            batch_size=batch)
@@ -129,10 +143,13 @@ def run(args) -> None:
     cfg, plan = training_plan(args, probe, chosen, config, run_dir,
                               torch.cuda.get_device_name(0) if cuda else "cpu", T0)
     say("plan", plan)
-    weights = train_and_export(cfg, run_dir, out, plan, probe, "qm9")
+    weights = train_and_export(cfg, run_dir, out, plan, probe, args.name)
 
     # 5. sample
     model = load(weights, device=str(dev))
+    if model.condition_names:  # scoring needs the requested values: sample where the classifier runs
+        say("property-conditioned model: no samples here (benchmarks/qm9_conditional.py scores it)")
+        return
     sample_until(model, args.sample_n, args.sample_batch, 100, T0 + args.budget - 8, out / "samples_raw.pt",
                  {"sampler": model.default_sampler, "time_power": model.default_time_power,
                   "noise_scale": model.default_noise_scale, "weights": weights.name, "device": plan["device"]})
@@ -148,6 +165,9 @@ def main() -> None:
     pr.add_argument("budget", type=float, help="seconds for the whole command")
     pr.add_argument("--dir", type=Path, default=Path(".gpu"))
     pr.add_argument("--init", type=Path, default=Path("moldiff/pretrained/qm9_egnn.pt"))
+    pr.add_argument("--config", default="configs/qm9_gpu.yaml",
+                    help="the run's config (configs/qm9_alpha_gpu.yaml: property-conditioned)")
+    pr.add_argument("--name", default="qm9", help="exported files: $OUT/<name>_best.pt, <name>_last.pt")
     pr.add_argument("--run-dir", type=Path, default=Path(f"/tmp/runs/stage_{int(T0)}"))
     pr.add_argument("--accelerator", default="gpu")
     pr.add_argument("--batches", type=lambda s: [int(b) for b in s.split(",")], default=[256, 512])

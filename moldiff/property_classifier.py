@@ -266,3 +266,23 @@ def reference_lines(classifier: PropertyClassifier, *, limit: int | None = None,
             "molecules": len(y2),
         }
     return lines
+
+
+def conditional_mae(model, classifier: PropertyClassifier, mols3d) -> dict:
+    """The protocol's metric: mean absolute error between the values each molecule was asked
+    for (its ``moldiff_condition_<name>`` property, set by a conditional model's sampler) and
+    the classifier's prediction, per property, over every generated molecule (numerical
+    failures, ``None``, are counted in ``failed`` and left out)."""
+    names = [n for n in model.condition_names]
+    missing = [n for n in names if n not in classifier.names]
+    if missing:
+        raise InputError(f"the classifier predicts {', '.join(classifier.names)}, not {', '.join(missing)}")
+    kept = [m for m in mols3d if m is not None]
+    if not kept:
+        raise InputError("no molecules to score")
+    pred = classifier.predict(kept)
+    out = {"n": len(kept), "failed": len(mols3d) - len(kept)}
+    for name in names:
+        want = np.array([m.props[f"moldiff_condition_{name}"] for m in kept])
+        out[f"mae_{name}"] = float(np.abs(pred[:, classifier.names.index(name)] - want).mean())
+    return out

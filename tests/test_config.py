@@ -35,6 +35,8 @@ CONFIG_SCHEMAS = {
     "qm9_cpu.yaml": TrainConfig,
     "qm9_gpu.yaml": TrainConfig,
     "qm9_e3nn_cpu.yaml": TrainConfig,
+    "qm9_alpha_cpu.yaml": TrainConfig,
+    "qm9_alpha_gpu.yaml": TrainConfig,
     "test/pocket_tiny.yaml": TrainConfig,
     "pocket/druglike_pretrain.yaml": TrainConfig,
     "pocket/fep_finetune.yaml": TrainConfig,
@@ -100,8 +102,11 @@ def test_every_training_config_builds_its_model(rel):
                                          1, pocket, torch.randn(40, POCKET_FEATURES), torch.zeros(40, dtype=torch.long))
         assert out_pos.shape == (5, 3) and out_h.shape == (5, 11) and torch.isfinite(out_pos).all()
         return
-    module = build_module(cfg, QM9_ELEMENTS, [0, 0, 0, 1, 2])
+    p = len(cfg.conditioning.properties)
+    stats = {"mean": torch.zeros(p), "mad": torch.ones(p), "table": torch.ones(3, 1 + p)} if p else None
+    module = build_module(cfg, QM9_ELEMENTS, [0, 0, 0, 1, 2], conditioning=stats)
     assert module.denoiser.num_features == 6 and module.parameterization == cfg.diffusion.parameterization
+    assert module.denoiser.context_dim == p and module.condition_names == tuple(cfg.conditioning.properties)
     assert_denoiser_equivariant(module.denoiser, torch.float64, trials=1, sizes=(4, 3))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from moldiff.data.qm9_files import NUM_MOLECULES, QM9_MISSING, SPLIT_SIZES, _csv_paths, split_indices  # noqa: F401
 from moldiff.errors import InputError
 from moldiff.serialization import load_tensors
 from moldiff.paths import atomic_path, cache_dir
@@ -28,10 +29,7 @@ log = logging.getLogger(__name__)
 
 #: QM9's element vocabulary; ``atom_type`` indexes into it.
 QM9_ELEMENTS: tuple[str, ...] = ("H", "C", "N", "O", "F")
-NUM_MOLECULES = 130_831
-SPLIT_SIZES = {"train": 100_000, "val": 17_748, "test": 13_083}
 _CACHE_VERSION = 1
-_CSV_FILES = ("qm9pack/data/qm9_part1.csv", "qm9pack/data/qm9_part2.csv", "qm9pack/data/qm9_part3.csv")
 _CHARGED = re.compile(r"\[[^\]]*[+-]")
 
 
@@ -63,23 +61,6 @@ class QM9Arrays:
     def num_atoms(self) -> torch.Tensor:
         """(M,) atoms per molecule."""
         return self.ptr[1:] - self.ptr[:-1]
-
-
-#: the message when QM9 is asked for without its data package (an extra, not a core dependency)
-QM9_MISSING = ("QM9 needs its data package (qm9pack, 224 MB), not installed by default: "
-               "pip install 'moldiff[qm9]'")
-
-
-def _csv_paths() -> list[Path]:
-    try:
-        dist = metadata.distribution("qm9pack")
-    except metadata.PackageNotFoundError as exc:
-        raise InputError(QM9_MISSING) from exc
-    paths = [Path(dist.locate_file(f)) for f in _CSV_FILES]
-    for p in paths:
-        if not p.is_file():
-            raise InputError(f"{p}: qm9pack is installed but this data file is missing")
-    return paths
 
 
 def _formal_charges(smiles: str, heavy: list[str]) -> list[int] | None:
@@ -188,21 +169,6 @@ def load_qm9(cache: str | Path | None = None) -> QM9Arrays:
     write_cache(arrays, path)
     log.info("QM9: %d molecules converted in %.1f s", len(arrays), time.perf_counter() - start)
     return arrays
-
-
-def split_indices(split: str, num_molecules: int = NUM_MOLECULES) -> np.ndarray:
-    """Row indices of ``split`` ("train", "val" or "test") in the EDM/Cormorant split.
-
-    ``numpy.random.seed(0); numpy.random.permutation(130831)`` cut at 100,000 and
-    117,748 (the legacy global-seed generator, reproduced with ``RandomState(0)``).
-    """
-    if split not in SPLIT_SIZES:
-        raise InputError(f"unknown QM9 split {split!r}; choose one of {', '.join(SPLIT_SIZES)}")
-    perm = np.random.RandomState(0).permutation(num_molecules)
-    n_train, n_val = SPLIT_SIZES["train"], SPLIT_SIZES["val"]
-    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, num_molecules)}
-    lo, hi = bounds[split]
-    return perm[lo:hi]
 
 
 def qm9_molecules(split: str, *, limit: int | None = None, cache: str | Path | None = None):

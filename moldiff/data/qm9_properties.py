@@ -66,7 +66,7 @@ def unit(name: str) -> str:
 
 
 def _cache_path(root: Path | None) -> Path:
-    from moldiff.data.qm9 import QM9_MISSING
+    from moldiff.data.qm9_files import QM9_MISSING
 
     try:
         version = metadata.version("qm9pack")
@@ -78,7 +78,7 @@ def _cache_path(root: Path | None) -> Path:
 def _parse() -> torch.Tensor:
     import pandas as pd
 
-    from moldiff.data.qm9 import NUM_MOLECULES, _csv_paths
+    from moldiff.data.qm9_files import NUM_MOLECULES, _csv_paths
 
     columns = [col for col, _, _ in PROPERTIES.values()]
     df = pd.concat([pd.read_csv(p, usecols=["Index", *columns]) for p in _csv_paths()], ignore_index=True)
@@ -117,7 +117,7 @@ def property_columns(names) -> list[int]:
 def edm_half(half: str) -> np.ndarray:
     """QM9 row indices of one half of the training split, EDM's protocol: ``"first"`` (the
     property classifiers train on it) or ``"second"`` (the conditional generators)."""
-    from moldiff.data.qm9 import split_indices
+    from moldiff.data.qm9_files import split_indices
 
     if half not in HALVES:
         raise InputError(f"unknown half {half!r}; choose first or second")
