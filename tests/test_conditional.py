@@ -213,6 +213,12 @@ def test_conditional_model_samples_what_it_is_asked_for(conditional_run, tmp_pat
                        ({"alpha": float("inf"), "gap": 1.0}, "finite"), ({"alpha": [1.0], "gap": 1.0}, "1 values")):
         with pytest.raises(InputError, match=match):
             model.sample_mol3d(3, steps=2, condition=bad)
+    from moldiff.checkpoint import export_model
+
+    export_model(conditional_run, tmp_path / "exported.pt")  # what sampling needs, conditioning included
+    exported = moldiff.load(tmp_path / "exported.pt")
+    assert exported.condition_names == model.condition_names
+    assert torch.equal(exported.condition_table, model.condition_table)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.sample_mol3d(1, steps=2, seed=0, condition={"alpha": 500.0, "gap": 7000.0})
