@@ -14,6 +14,7 @@ Its reference lines come from the same regressor (:func:`reference_lines`):
 
     >>> clf = train_classifier("alpha", "runs/alpha_classifier", steps=20000)
     >>> clf = PropertyClassifier.load("runs/alpha_classifier/classifier.pt")
+    >>> clf = PropertyClassifier.load("alpha")   # the shipped one (card: clf.card)
     >>> clf.predict(mols)          # (n, 1) Bohr^3, from RDKit molecules or Mol3D records
 """
 from __future__ import annotations
@@ -116,7 +117,13 @@ class PropertyClassifier:
 
     @classmethod
     def load(cls, path: str | Path) -> PropertyClassifier:
-        """Read a classifier file (tensors and plain data only: never runs code)."""
+        """Read a classifier file (tensors and plain data only: never runs code), or the shipped
+        classifier of that property name (``"alpha"``; :data:`moldiff.pretrained.CLASSIFIERS`)."""
+        from moldiff import pretrained
+
+        p = Path(path)
+        if not p.is_file() and not p.suffix and len(p.parts) == 1:  # a name, not a file
+            path = pretrained.classifier_path(str(path))
         return cls.from_dict(load_tensors(path, "property classifier"), str(path))
 
 

@@ -294,3 +294,19 @@ def test_property_classifier_trains_resumes_and_scores(tmp_path):
     torch.save({"format": "moldiff-property-classifier", "x": Boom()}, evil)
     with pytest.raises(InputError):
         PropertyClassifier.load(evil)
+
+
+def test_shipped_alpha_classifier_predicts_real_molecules():
+    from moldiff.data.qm9 import qm9_molecules
+    from moldiff.data.qm9_properties import load_qm9_properties
+    from moldiff.data.qm9 import split_indices
+    from moldiff.property_classifier import PropertyClassifier
+
+    clf = PropertyClassifier.load("alpha")
+    assert clf.names == ("alpha",) and clf.card["reference_lines_on_second_half"]["lower_bound_classifier_on_real_molecules"] < 1
+    mols = qm9_molecules("test", limit=300)  # never seen in training (first half of the training split)
+    true = load_qm9_properties()[split_indices("test")[:300], 0].numpy()
+    mae = float(np.abs(clf.predict(mols)[:, 0] - true).mean())
+    assert mae < 1.0, mae  # its card: 0.52 on the second half; the atom count alone gives 3.8
+    with pytest.raises(InputError, match="no shipped property classifier"):
+        PropertyClassifier.load("beta")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 #: name -> file stem inside this package
 MODELS = {"qm9": "qm9_egnn", "pocket": "pocket_egnn", "pocket_design": "pocket_design_egnn"}
+#: property classifiers of EDM's protocol (:class:`moldiff.property_classifier.PropertyClassifier`): name -> stem
+CLASSIFIERS = {"alpha": "classifier_alpha"}
 #: the pocket model ``moldiff design`` / :func:`moldiff.design` use ("pocket" places ligands for docking)
 DESIGN = "pocket_design"
 DEFAULT = "qm9"
@@ -43,3 +45,15 @@ def model_card(name: str = DEFAULT) -> dict:
     """The model card of a shipped model (an empty dict if the card is missing)."""
     path = model_path(name).with_suffix(".json")
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def classifier_path(name: str) -> Path:
+    """Path of the shipped property classifier ``name`` (see :data:`CLASSIFIERS`)."""
+    from moldiff.errors import InputError
+
+    if name not in CLASSIFIERS:
+        raise InputError(f"no shipped property classifier {name!r}; available: {', '.join(sorted(CLASSIFIERS))}")
+    path = _root() / f"{CLASSIFIERS[name]}.pt"
+    if not path.is_file():
+        raise InputError(f"shipped classifier {name!r} is missing from this installation ({path}); reinstall moldiff")
+    return path
