@@ -27,7 +27,7 @@ from _common import machine, report
 from moldiff.api import PocketModel, load
 from moldiff.chem.ligand import read_ligand
 from moldiff.chem.sdf import write_sdf
-from moldiff.data.complexes import find_complexes
+from moldiff.data.complexes import find_complexes, split_by_target
 from moldiff.diffusion import SAMPLERS
 from moldiff.metrics.pocket import evaluate_in_pocket
 
@@ -79,6 +79,12 @@ def main() -> None:
     p.add_argument("--pb-fast", action="store_true", help="PoseBusters checks without the internal-energy one")
     p.add_argument("--sdf-dir", help="write each complex's designs here as <ID>.sdf")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance on the pocket (a model trained with pocket dropout)")
+    p.add_argument("--split", choices=["train", "val", "test"], default=None,
+                   help="a training data set (fep_benchmark): only this split of its targets (the training "
+                        "runs' split_by_target, seed 0) -- to choose settings without posebusters_dev")
+    p.add_argument("--per-target", type=int, default=None, help="at most K complexes of each target")
     p.add_argument("--json", help="write per-complex rows and the summary here")
     args = p.parse_args()
     if args.threads:
@@ -86,7 +92,13 @@ def main() -> None:
     model = load(args.model)
     if not isinstance(model, PocketModel):
         raise SystemExit(f"{args.model}: not a pocket model")
-    entries = find_complexes(args.data)[args.skip:][: args.limit]
+    entries = find_complexes(args.data)
+    if args.split:
+        entries = split_by_target(entries)[args.split]
+    if args.per_target:
+        seen: dict = {}
+        entries = [e for e in entries if seen.setdefault(e.target, []).append(e) or len(seen[e.target]) <= args.per_target]
+    entries = entries[args.skip:][: args.limit]
     options = {"center_radius": args.center_radius}
     if args.redraw is not None:
         options["redraw"] = args.redraw
@@ -94,13 +106,14 @@ def main() -> None:
     for entry in entries:
         start = time.perf_counter()
         try:
-            reference = read_ligand(entry.ligand, hydrogens="add")
+            reference = read_ligand(entry.ligand, hydrogens="add") if entry.record is None else \
+                read_ligand(entry.ligand, hydrogens="add", all_records=True)[entry.record]
             mols = model.design(entry.protein, ligand=reference, n=args.n, steps=args.steps, seed=args.seed,
                                 num_atoms=None if args.num_atoms == "prior" else "reference",
                                 clash_distance=args.clash_distance, join_fragments=not args.no_join,
                                 vina_guidance=not args.no_vina_guidance, relax=not args.no_relax,
                                 sampler=args.sampler, time_power=args.time_power, noise_scale=args.noise_scale,
-                                **options)
+                                guidance_scale=args.guidance_scale, **options)
             draws = [m.GetIntProp("moldiff_draws") for m in mols if m is not None and m.HasProp("moldiff_draws")]
             seconds = time.perf_counter() - start
             if args.sdf_dir:
@@ -141,7 +154,8 @@ def main() -> None:
             "num_atoms": args.num_atoms, "clash_distance": args.clash_distance, "join_fragments": not args.no_join,
             "vina_guidance": not args.no_vina_guidance, "relax": not args.no_relax,
             "redraw": args.redraw, "center_radius": args.center_radius, "skip": args.skip, "limit": args.limit,
-            "seed": args.seed, "data": args.data, "summary": summary, "rows": rows, "machine": machine()}, args.json)
+            "seed": args.seed, "data": args.data, "guidance_scale": args.guidance_scale, "split": args.split,
+            "per_target": args.per_target, "summary": summary, "rows": rows, "machine": machine()}, args.json)
 
 
 if __name__ == "__main__":

@@ -183,12 +183,18 @@ class ConditioningConfig:
     molecule's values of ``properties`` (:data:`moldiff.data.qm9_properties.PROPERTIES`,
     normalised by the training data's mean and mean absolute deviation, as EDM), dropped with
     probability ``drop_prob`` so that the same network also learns the unconditional model
-    (classifier-free guidance, Ho & Salimans 2022). Empty ``properties``: unconditional."""
+    (classifier-free guidance, Ho & Salimans 2022). Empty ``properties``: unconditional.
+    Pocket models (``model.name: pocket_egnn``) are conditioned on their pocket:
+    ``pocket_drop_prob`` of the training complexes are seen without it, so that sampling can
+    guide on the pocket (``guidance_scale`` of ``moldiff design``)."""
 
     properties: list[str] = option(list, help="QM9 properties to condition on: alpha, gap, homo, lumo, mu, Cv")
     drop_prob: float = option(0.1, min=0.0, max=1.0, help="share of training molecules that see no condition")
     guidance_scale: float = option(1.0, min=0.0, max=100.0,
                                    help="default guidance scale of the trained model (1: plain conditional)")
+    pocket_drop_prob: float = option(0.0, min=0.0, max=1.0,
+                                     help="pocket models: share of training complexes whose ligand sees no pocket "
+                                          "(> 0 makes pocket guidance possible)")
 
     def __post_init__(self):
         from moldiff.data.qm9_properties import PROPERTIES

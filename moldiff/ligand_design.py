@@ -469,7 +469,7 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
                                              sampler=opts.sampler, parameterization=model.parameterization,
                                              generator=gen, guidance=guidance, time_power=opts.time_power,
                                              noise_scale=opts.noise_scale, callback=bar.steps(len(chunk), steps),
-                                             known=known))
+                                             known=known, guidance_scale=opts.guidance_scale))
                 bar.finish_batch()
         return made
 

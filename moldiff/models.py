@@ -50,14 +50,20 @@ class TrainedModel:
         opts.sampler = opts.sampler or self.default_sampler
         opts.time_power = self.default_time_power if opts.time_power is None else opts.time_power
         opts.noise_scale = self.default_noise_scale if opts.noise_scale is None else opts.noise_scale
-        if getattr(opts, "guidance_scale", None) is not None and not self.condition_names:
+        if getattr(opts, "guidance_scale", None) is not None and self.guidance_unavailable():
             from moldiff.errors import InputError
 
-            raise InputError("guidance_scale applies to property-conditioned models; this model is unconditional")
+            raise InputError(self.guidance_unavailable())
         if hasattr(opts, "guidance_scale") and opts.guidance_scale is None:
             opts.guidance_scale = self.default_guidance_scale
         opts.seed = _draw_seed(opts.seed)
         return opts
+
+    def guidance_unavailable(self) -> str | None:
+        """Why ``guidance_scale`` cannot be used with this model (``None``: it can)."""
+        if not self.condition_names:
+            return "guidance_scale applies to property-conditioned models; this model is unconditional"
+        return None
 
     def sample_num_atoms(self, n: int, generator: torch.Generator) -> torch.Tensor:
         from moldiff.data.stats import sample_from_histogram
@@ -464,5 +470,17 @@ class PocketModel(DiffusionModel):
         return design(self, protein, ligand=ligand, center=center, box=box, options=options, progress=progress,
                       return_invalid=return_invalid, **kwargs)
 
+    @property
+    def pocket_drop_prob(self) -> float:
+        """Share of training complexes seen without their pocket (> 0: pocket guidance works)."""
+        return float(self.config.get("conditioning", {}).get("pocket_drop_prob", 0.0))
+
+    def guidance_unavailable(self) -> str | None:
+        if self.pocket_drop_prob <= 0:
+            return ("guidance_scale needs a pocket model trained with pocket dropout (conditioning.pocket_drop_prob "
+                    "> 0); this model was trained with every pocket")
+        return None
+
     def info(self) -> dict:
-        return {**super().info(), "pocket_radius": self.radius, "training_complexes": int(self.size_pairs.shape[1])}
+        return {**super().info(), "pocket_radius": self.radius, "training_complexes": int(self.size_pairs.shape[1]),
+                "pocket_drop_prob": self.pocket_drop_prob}

@@ -50,9 +50,10 @@ class SamplingOptions:
     num_atoms: int | None = option(None, min=1, max=MAX_NUM_ATOMS,
                                    help="fixed atom count (default: drawn from the training histogram)")
     guidance_scale: float | None = option(None, min=0.0, max=100.0,
-                                          help="property-conditioned models: classifier-free guidance scale "
-                                               "(default: the model's; 1 = plain conditional, 0 = unconditional, "
-                                               "> 1 follows the condition more closely)")
+                                          help="classifier-free guidance scale of property-conditioned models "
+                                               "and of pocket models trained with pocket dropout (default: the "
+                                               "model's; 1 = plain conditional, 0 = unconditional, > 1 follows "
+                                               "the condition more closely)")
     seed: int | None = option(None, min=0, max=SEED_MAX,
                               help="random seed (0 to 2^32 - 1): the same seed gives the same result")
     batch_size: int = option(64, min=1, help="molecules per network batch (memory, not results)")

@@ -310,3 +310,22 @@ def test_shipped_alpha_classifier_predicts_real_molecules():
     assert mae < 1.0, mae  # its card: 0.52 on the second half; the atom count alone gives 3.8
     with pytest.raises(InputError, match="no shipped property classifier"):
         PropertyClassifier.load("beta")
+
+
+def test_shipped_qm9_classifier_predicts_five_properties_of_real_molecules():
+    from moldiff.data.qm9 import qm9_molecules, split_indices
+    from moldiff.data.qm9_properties import PROPERTIES, load_qm9_properties
+    from moldiff.property_classifier import PropertyClassifier
+
+    clf = PropertyClassifier.load("gap")
+    assert clf.names == ("gap", "homo", "lumo", "mu", "Cv") and PropertyClassifier.load("Cv").names == clf.names
+    mols = qm9_molecules("test", limit=300)  # never seen in training (first half of the training split)
+    columns = [list(PROPERTIES).index(k) for k in clf.names]
+    true = load_qm9_properties()[split_indices("test")[:300]][:, columns].numpy()
+    mae = np.abs(clf.predict(mols) - true).mean(0)
+    lines = clf.card["reference_lines_on_second_half"]
+    for k, name in enumerate(clf.names):
+        lower, atoms_only = (lines[name]["lower_bound_classifier_on_real_molecules"],
+                             lines[name]["atoms_only_median_per_count"])
+        assert lower < atoms_only  # the classifier knows more than the atom count
+        assert mae[k] < 0.5 * (lower + atoms_only), (name, mae[k], lower, atoms_only)

@@ -20,7 +20,7 @@ def diffusion_loss(
     parameterization: str = "eps",
     t: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-    com_free: bool = True,
+    com_free: bool | torch.Tensor = True,
     context: dict | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Simple (unweighted) denoising loss, EDM's L2 objective for continuous time.
@@ -32,7 +32,8 @@ def diffusion_loss(
         parameterization: ``"eps"``, ``"x0"`` or ``"v"``.
         t: optional (B,) times in [0, 1]; uniform if omitted.
         com_free: position noise on the zero-CoM subspace (free molecules); ``False`` for
-            a ligand in a fixed pocket frame, where the centre of mass is learned too.
+            a ligand in a fixed pocket frame, where the centre of mass is learned too; a (B,)
+            bool tensor chooses per graph (pocket models trained with pocket dropout).
         context: extra keyword arguments for the denoiser (e.g. the pocket).
 
     Returns:
@@ -45,7 +46,9 @@ def diffusion_loss(
     alpha = schedule.alpha(t).to(dtype)[batch].unsqueeze(-1)
     sigma = schedule.sigma(t).to(dtype)[batch].unsqueeze(-1)
     eps_pos = torch.randn(pos.shape, generator=generator, dtype=dtype, device=device)
-    if com_free:
+    if isinstance(com_free, torch.Tensor):
+        eps_pos = torch.where(com_free.to(device)[batch].unsqueeze(-1), remove_mean(eps_pos, batch, num_graphs), eps_pos)
+    elif com_free:
         eps_pos = remove_mean(eps_pos, batch, num_graphs)
     eps_h = torch.randn(h.shape, generator=generator, dtype=dtype, device=device)
     out_pos, out_h = denoiser(alpha * pos + sigma * eps_pos, alpha * h + sigma * eps_h, t, batch, num_graphs,

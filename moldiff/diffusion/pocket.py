@@ -50,24 +50,40 @@ def pocket_context(batch, dtype=torch.float32) -> tuple[dict, torch.Tensor]:
     return context, centres
 
 
+def without_pockets(context: dict, drop: torch.Tensor) -> dict:
+    """``context`` (:func:`pocket_context`) with the pocket atoms of the complexes ``drop`` (B,)
+    bool left out: those ligands are seen alone."""
+    keep = ~drop[context["pocket_batch"]]
+    return {**context, "pocket_pos": context["pocket_pos"][keep], "pocket_h": context["pocket_h"][keep],
+            "pocket_batch": context["pocket_batch"][keep]}
+
+
 def pocket_diffusion_loss(denoiser, schedule: VPSchedule, codec: FeatureCodec, batch, *,
-                          parameterization: str = "eps", generator: torch.Generator | None = None):
+                          parameterization: str = "eps", generator: torch.Generator | None = None,
+                          drop_prob: float = 0.0):
     """:func:`~moldiff.diffusion.loss.diffusion_loss` for ligands in their pockets.
 
     A batch without pocket atoms (drug-like pre-training) has no frame to place the ligand
     in: the network only sees relative vectors, so the noise's centre of mass would be
     unlearnable; such ligands are centred and get zero-CoM noise, as free molecules do.
-    (A batch mixes either kind, not both.)
+    ``drop_prob``: each complex's pocket is left out with this probability and its ligand
+    treated the same way (pocket dropout, so that the network also learns the pocket-free
+    model that classifier-free guidance needs: :class:`~moldiff.diffusion.wrappers.PocketFreeGuidance`).
     """
     dtype = batch.pos.dtype
     context, centres = pocket_context(batch, dtype)
-    no_pocket = batch.pocket_pos.shape[0] == 0
-    if no_pocket:
+    com_free: bool | torch.Tensor = batch.pocket_pos.shape[0] == 0
+    if com_free:
         centres = graph_means(batch.pos, batch.batch, batch.num_graphs)
+    elif drop_prob > 0:
+        drop = torch.rand(batch.num_graphs, generator=generator, device=batch.pos.device) < drop_prob
+        context = without_pockets(context, drop)
+        centres = torch.where(drop.unsqueeze(-1), graph_means(batch.pos, batch.batch, batch.num_graphs), centres)
+        com_free = drop
     pos = batch.pos - centres[batch.batch]
     h = codec.encode(batch.atom_type, batch.charge, dtype=dtype)
     return diffusion_loss(denoiser, schedule, pos, h, batch.batch, batch.num_graphs, parameterization=parameterization,
-                          generator=generator, com_free=no_pocket, context=context)
+                          generator=generator, com_free=com_free, context=context)
 
 
 @torch.no_grad()
@@ -75,7 +91,7 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
                      steps: int, sampler: str = "ddpm", parameterization: str = "eps",
                      generator: torch.Generator | None = None, callback=None, fixed_h: torch.Tensor | None = None,
                      guidance=(KeepInPocket(LIGAND_CENTER_RADIUS),), time_power: float = 1.0,
-                     noise_scale: float = 1.0, known: tuple | None = None):
+                     noise_scale: float = 1.0, known: tuple | None = None, guidance_scale: float | None = None):
     """Generate one ligand per pocket of ``pocket_batch`` (a batch with ``pocket_*`` fields
     and ``pocket_pos_batch``), ``num_atoms`` (B,) atoms each. Returns
     :class:`~moldiff.chem.Mol3D` records in the protein's frame (no bonds yet).
@@ -97,10 +113,16 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     (:class:`_Bridge`). ``region``: scaffold hopping -- the replaced core's atoms (protein frame):
     the other atoms are held within :data:`HOP_REACH` Å of them, and with ``exits`` (the old core
     atoms bonded to kept ones) the first E new atoms within :data:`EXIT_REACH` Å of those, one
-    each, so that every kept substituent finds a new atom to bond to (:class:`_Near`)."""
+    each, so that every kept substituent finds a new atom to bond to (:class:`_Near`).
+    ``guidance_scale``: classifier-free guidance on the pocket
+    (:class:`~moldiff.diffusion.wrappers.PocketFreeGuidance`; a model trained with pocket
+    dropout); ``None`` or 1: the plain pocket model."""
     from moldiff.diffusion.generate import sample_molecules
+    from moldiff.diffusion.wrappers import PocketFreeGuidance
 
     device = next(denoiser.parameters()).device
+    if guidance_scale is not None and guidance_scale != 1.0:
+        denoiser = PocketFreeGuidance(denoiser, guidance_scale)
     context, centres = pocket_context(pocket_batch.to(device))
     batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms.to(device))
     mask = state = closed = None

@@ -183,3 +183,38 @@ class ClassifierFreeGuidance(torch.nn.Module):
         n = len(pos)
         return (out_pos[n:] + self.scale * (out_pos[:n] - out_pos[n:]),
                 out_h[n:] + self.scale * (out_h[:n] - out_h[n:]))
+
+
+class PocketFreeGuidance(torch.nn.Module):
+    """A pocket-conditioned denoiser steered by classifier-free guidance on the pocket.
+
+    ``out = out_u + scale * (out_p - out_u)``: ``out_p`` with the pocket, ``out_u`` with no
+    pocket atoms (the ligand alone, as the network saw the complexes whose pocket was dropped
+    in training: ``conditioning.pocket_drop_prob``). ``scale`` 1 is the plain pocket model, 0
+    the pocket-free one; the two passes of other scales run as one batch of 2B ligands, the
+    pocket atoms attached to the first B only. The network sees relative vectors only, so the
+    pocket-free pass works in the pocket's frame unchanged.
+
+    Args:
+        denoiser: ``(pos, h, t, batch, num_graphs, pocket_pos=, pocket_h=, pocket_batch=) -> (out_pos, out_h)``
+            (:class:`~moldiff.nn.pocket_egnn.PocketEGNNDenoiser`). scale: guidance scale (>= 0).
+    """
+
+    def __init__(self, denoiser, scale: float = 1.0) -> None:
+        super().__init__()
+        self.denoiser, self.scale = denoiser, float(scale)
+
+    def forward(self, pos, h, t, batch, num_graphs=None, *, pocket_pos, pocket_h, pocket_batch, **context):
+        b = int(batch.max()) + 1 if num_graphs is None else num_graphs
+        if self.scale == 1.0:
+            return self.denoiser(pos, h, t, batch, b, pocket_pos=pocket_pos, pocket_h=pocket_h,
+                                 pocket_batch=pocket_batch, **context)
+        if self.scale == 0.0:
+            return self.denoiser(pos, h, t, batch, b, pocket_pos=pocket_pos[:0], pocket_h=pocket_h[:0],
+                                 pocket_batch=pocket_batch[:0], **context)
+        out_pos, out_h = self.denoiser(torch.cat([pos, pos]), torch.cat([h, h]), torch.cat([t, t]),
+                                       torch.cat([batch, batch + b]), 2 * b, pocket_pos=pocket_pos,
+                                       pocket_h=pocket_h, pocket_batch=pocket_batch, **context)
+        n = len(pos)
+        return (out_pos[n:] + self.scale * (out_pos[:n] - out_pos[n:]),
+                out_h[n:] + self.scale * (out_h[:n] - out_h[n:]))

@@ -14,7 +14,8 @@ from pathlib import Path
 #: name -> file stem inside this package
 MODELS = {"qm9": "qm9_egnn", "pocket": "pocket_egnn", "pocket_design": "pocket_design_egnn"}
 #: property classifiers of EDM's protocol (:class:`moldiff.property_classifier.PropertyClassifier`): name -> stem
-CLASSIFIERS = {"alpha": "classifier_alpha"}
+#: (one network predicts gap, homo, lumo, mu and Cv together; loading any of those names gives it)
+CLASSIFIERS = {"alpha": "classifier_alpha", **{k: "classifier_qm9" for k in ("gap", "homo", "lumo", "mu", "Cv")}}
 #: the pocket model ``moldiff design`` / :func:`moldiff.design` use ("pocket" places ligands for docking)
 DESIGN = "pocket_design"
 DEFAULT = "qm9"

@@ -50,6 +50,9 @@ def check_task(cfg: TrainConfig, where: str = "config") -> None:
     if cfg.conditioning.properties and (cfg.data.name != "qm9" or cfg.model.name != "egnn"):
         raise InputError(f"{where}: conditioning.properties needs data.name qm9 and model.name egnn "
                          f"(got {cfg.data.name!r} and {cfg.model.name!r})")
+    if cfg.conditioning.pocket_drop_prob and cfg.model.name != "pocket_egnn":
+        raise InputError(f"{where}: conditioning.pocket_drop_prob applies to pocket models (model.name pocket_egnn; "
+                         f"got {cfg.model.name!r})")
     if is_bond_model(cfg):
         if cfg.data.name != "qm9":
             raise InputError(f"{where}: model.name bond_egnn trains on data.name qm9 (got {cfg.data.name!r})")
@@ -90,7 +93,8 @@ def build_module(cfg: TrainConfig, elements: tuple[str, ...], num_atoms_hist, si
             ema_decay=cfg.optim.ema_decay, lr_schedule=cfg.optim.lr_schedule, warmup_steps=cfg.optim.warmup_steps,
             run_config=to_dict(cfg))
     codec = build_codec(cfg.diffusion, len(elements))
-    kwargs = {"size_pairs": size_pairs} if is_pocket_task(cfg) else {}
+    kwargs = {"size_pairs": size_pairs, "pocket_drop_prob": cfg.conditioning.pocket_drop_prob} \
+        if is_pocket_task(cfg) else {}
     cls = PocketDiffusionModule if is_pocket_task(cfg) else DiffusionModule
     if cfg.conditioning.properties:
         kwargs["conditioning"] = {"properties": list(cfg.conditioning.properties),

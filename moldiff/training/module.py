@@ -145,19 +145,22 @@ class PocketDiffusionModule(DiffusionModule):
     (pre-training) are centred and see an empty pocket.
 
     Extra args: ``size_pairs`` (2, M) pocket atoms and ligand atoms of the training complexes,
-    kept to sample the ligand size given a pocket.
+    kept to sample the ligand size given a pocket. ``pocket_drop_prob``: share of complexes
+    whose ligand is trained without its pocket (classifier-free guidance on the pocket).
     """
 
     task = "pocket"
 
-    def __init__(self, *args, size_pairs=None, **kwargs) -> None:
+    def __init__(self, *args, size_pairs=None, pocket_drop_prob: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         pairs = torch.zeros(2, 0, dtype=torch.long) if size_pairs is None else torch.as_tensor(size_pairs)
         self.register_buffer("size_pairs", pairs.long())
+        self.pocket_drop_prob = float(pocket_drop_prob)
 
     def _loss(self, batch, denoiser, generator=None):
         return pocket_diffusion_loss(denoiser, self.schedule, self.codec, batch,
-                                     parameterization=self.parameterization, generator=generator)
+                                     parameterization=self.parameterization, generator=generator,
+                                     drop_prob=self.pocket_drop_prob)
 
 
 class FlowModule(DiffusionModule):
