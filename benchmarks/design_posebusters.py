@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,13 @@ def main() -> None:
     if args.split:
         entries = split_by_target(entries)[args.split]
     if args.per_target:
-        seen: dict = {}
-        entries = [e for e in entries if seen.setdefault(e.target, []).append(e) or len(seen[e.target]) <= args.per_target]
+        taken: Counter = Counter()
+        kept = []
+        for e in entries:
+            taken[e.target] += 1
+            if taken[e.target] <= args.per_target:
+                kept.append(e)
+        entries = kept
     entries = entries[args.skip:][: args.limit]
     options = {"center_radius": args.center_radius}
     if args.redraw is not None:

@@ -50,10 +50,11 @@ class TrainedModel:
         opts.sampler = opts.sampler or self.default_sampler
         opts.time_power = self.default_time_power if opts.time_power is None else opts.time_power
         opts.noise_scale = self.default_noise_scale if opts.noise_scale is None else opts.noise_scale
-        if getattr(opts, "guidance_scale", None) is not None and self.guidance_unavailable():
+        refusal = self.guidance_unavailable() if getattr(opts, "guidance_scale", None) is not None else None
+        if refusal:
             from moldiff.errors import InputError
 
-            raise InputError(self.guidance_unavailable())
+            raise InputError(refusal)
         if hasattr(opts, "guidance_scale") and opts.guidance_scale is None:
             opts.guidance_scale = self.default_guidance_scale
         opts.seed = _draw_seed(opts.seed)

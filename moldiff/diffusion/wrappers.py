@@ -149,6 +149,18 @@ class MolecularNoise:
         return _project(eps, self.batch, self.num_graphs, self.com_free)
 
 
+def guided_pair(denoiser, scale: float, pos, h, t, batch, num_graphs: int, **paired_context):
+    """Classifier-free guidance in one network call: the B molecules twice, as graphs 0..B-1
+    (conditioned) and B..2B-1 (unconditioned; ``paired_context`` says how the network tells
+    them apart), mixed as ``out_u + scale * (out_c - out_u)``."""
+    b = num_graphs
+    out_pos, out_h = denoiser(torch.cat([pos, pos]), torch.cat([h, h]), torch.cat([t, t]),
+                              torch.cat([batch, batch + b]), 2 * b, **paired_context)
+    n = len(pos)
+    return (out_pos[n:] + scale * (out_pos[:n] - out_pos[n:]),
+            out_h[n:] + scale * (out_h[:n] - out_h[n:]))
+
+
 class ClassifierFreeGuidance(torch.nn.Module):
     """A conditional denoiser steered by classifier-free guidance (Ho & Salimans 2022).
 
@@ -176,13 +188,8 @@ class ClassifierFreeGuidance(torch.nn.Module):
             return self.denoiser(pos, h, t, batch, b, condition=None, **context)
         mask = torch.cat([torch.ones(b, dtype=torch.bool, device=pos.device),
                           torch.zeros(b, dtype=torch.bool, device=pos.device)])
-        out_pos, out_h = self.denoiser(torch.cat([pos, pos]), torch.cat([h, h]), torch.cat([t, t]),
-                                       torch.cat([batch, batch + b]), 2 * b,
-                                       condition=torch.cat([self.condition, self.condition]), condition_mask=mask,
-                                       **context)
-        n = len(pos)
-        return (out_pos[n:] + self.scale * (out_pos[:n] - out_pos[n:]),
-                out_h[n:] + self.scale * (out_h[:n] - out_h[n:]))
+        return guided_pair(self.denoiser, self.scale, pos, h, t, batch, b,
+                           condition=torch.cat([self.condition, self.condition]), condition_mask=mask, **context)
 
 
 class PocketFreeGuidance(torch.nn.Module):
@@ -212,9 +219,5 @@ class PocketFreeGuidance(torch.nn.Module):
         if self.scale == 0.0:
             return self.denoiser(pos, h, t, batch, b, pocket_pos=pocket_pos[:0], pocket_h=pocket_h[:0],
                                  pocket_batch=pocket_batch[:0], **context)
-        out_pos, out_h = self.denoiser(torch.cat([pos, pos]), torch.cat([h, h]), torch.cat([t, t]),
-                                       torch.cat([batch, batch + b]), 2 * b, pocket_pos=pocket_pos,
-                                       pocket_h=pocket_h, pocket_batch=pocket_batch, **context)
-        n = len(pos)
-        return (out_pos[n:] + self.scale * (out_pos[:n] - out_pos[n:]),
-                out_h[n:] + self.scale * (out_h[:n] - out_h[n:]))
+        return guided_pair(self.denoiser, self.scale, pos, h, t, batch, b, pocket_pos=pocket_pos,
+                           pocket_h=pocket_h, pocket_batch=pocket_batch, **context)
