@@ -97,7 +97,10 @@ class DockOptions:
     search_chains: int = option(4, min=1, help="search chains started from each placement")
     placement: Literal["diffusion", "random"] = option("diffusion", help="random: ablation without the model")
     clash_distance: float = option(0.0, min=0.0, help="clash guidance during placement, Å (0: off)")
-    ranking: Literal["vina", "fit"] = option("vina", help="rank poses by Vina's score or by conformer fit")
+    ranking: Literal["vina", "fit", "confidence", "combined"] = option(
+        "vina", help="rank poses by Vina's score, by conformer fit, by the pose ranker's confidence, or by "
+                     "both (combined)")
+    ranker: str = option("pose", help="the pose ranker for ranking=confidence/combined: a shipped name or a file")
     seed: int = option(0, min=0, max=SEED_MAX, help="random seed (0 to 2^32 - 1): the same seed gives the "
                                                     "same result")
 

@@ -19,9 +19,11 @@ moldiff's pose generation, per complex:
    ``k`` kept. (``search_steps=0``: the older per-pose refinement instead -- Vina's local
    optimisation plus ``refine_steps`` trials per pose.)
 
-Ranking is a physics score, not a learned confidence model: with 92 training targets a
-confidence model would learn little that generalises, while the Vina score is a
-well-characterised, target-independent function (see the README's docking section).
+Ranking (``ranking``) is Vina's score by default, a physics score that does not depend on
+training targets; ``confidence`` ranks by the learned pose ranker
+(:mod:`moldiff.docking.ranker`: the probability that a candidate is within 2 Å of the true
+pose, from the complex and from the candidate set) and ``combined`` by the Vina score minus a
+weight times the ranker's logit; :meth:`Docker.candidates` gives the unranked candidates.
 """
 from __future__ import annotations
 
@@ -46,6 +48,21 @@ log = logging.getLogger(__name__)
 DOCKING_ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P", "B")
 #: Å, the Vina box edge: the ligand's largest extent plus this, within [BOX_MIN, BOX_MAX]
 BOX_PADDING, BOX_MIN, BOX_MAX = 10.0, 20.0, 30.0
+
+
+@dataclass
+class Candidates:
+    """The refined, Vina-scored poses of one ligand before ranking (:meth:`Docker.candidates`):
+    ``poses`` (RDKit, hydrogens, protein frame), ``scores`` (Vina, kcal/mol; NaN where Vina
+    could not score), ``pocket`` (:class:`~moldiff.data.protein.Protein`, the site's residues),
+    ``centre`` (3,), ``k`` (poses a docking returns) and ``name``."""
+
+    poses: list[Chem.Mol]
+    scores: list[float]
+    pocket: object
+    centre: np.ndarray
+    k: int
+    name: str
 
 
 @dataclass
@@ -126,8 +143,10 @@ class Docker:
         options: a :class:`~moldiff.options.DockOptions` (defaults, bounds and help shared with
             ``moldiff dock`` and experiment configs), or its fields as keywords. conformers: RDKit conformers fitted to
             each placement. refine: Vina local optimisation of every pose (needs the
-            ``eval`` extra). ranking: ``"vina"`` (score after refinement) or ``"fit"``
-            (conformer-fit RMSD to the sampled placement; no Vina needed). project: restrict
+            ``eval`` extra). ranking: ``"vina"`` (score after refinement), ``"fit"``
+            (conformer-fit RMSD to the sampled placement; no Vina needed), ``"confidence"``
+            (the pose ranker ``ranker``, each pose gets a ``confidence`` property) or
+            ``"combined"`` (Vina score minus the ranker's weighted logit). project: restrict
             every sampling step's clean-structure prediction to rigid placements of the
             conformers (:class:`~moldiff.docking.pose.ConformerProjection`); without it the
             network places atoms freely and a conformer is fitted afterwards. refine_steps:
@@ -142,7 +161,7 @@ class Docker:
             search (:class:`~moldiff.docking.search.PoseSearch`, Vina's energy from its grid
             maps, ``search_chains`` chains started from each placement, this many moves
             each); the ``2 k`` lowest distinct poses are then locally optimised by Vina
-            itself and ranked by its score. 0: off. Used with ``ranking="vina"`` only.
+            itself and ranked. 0: off. Not used with ``ranking="fit"``.
     """
 
     def __init__(self, model, options: DockOptions | None = None, *, project: bool = True, **values):
@@ -151,6 +170,9 @@ class Docker:
         self.conformers, self.refine, self.ranking, self.placement = o.conformers, o.refine, o.ranking, o.placement
         self.refine_steps, self.search_steps, self.search_chains = o.refine_steps, o.search_steps, o.search_chains
         self.clash_distance = o.clash_distance or None
+        self.ranker, self._pose_ranker = o.ranker, None
+        if self.ranking in ("confidence", "combined"):
+            self.pose_ranker()  # a missing or broken ranker file fails here, before any docking
 
     @property
     def elements(self) -> tuple[str, ...]:
@@ -198,10 +220,44 @@ class Docker:
         Returns ``k`` poses best first. ``k`` (``num_poses``), ``steps``, ``sampler``, ``seed``:
         this call's values of those options (default: the docker's). ``progress``: bars for
         placement (poses), the search (Monte Carlo moves) and the refinement (poses)."""
+        start = time.perf_counter()
+        found = self.candidates(protein, ligand, reference=reference, center=center, box=box, radius=radius,
+                                k=k, steps=steps, sampler=sampler, seed=seed, name=name, progress=progress)
+        poses, scores = found.poses, found.scores
+        if self.ranking == "fit":
+            rank_by = [p.GetDoubleProp("fit_rmsd") for p in poses]
+        elif self.ranking in ("confidence", "combined"):
+            ranker = self.pose_ranker()
+            confidence = ranker.confidence(poses, scores, found.pocket)
+            for pose, c in zip(poses, confidence):
+                pose.SetDoubleProp("confidence", float(c))
+            rank_by = ranker.rank_key(confidence, scores, self.ranking)
+        else:
+            rank_by = None
+        result = _finish(poses, scores, "moldiff", start, {"centre": found.centre.tolist()},
+                         found.name if name is None else name, rank_by)
+        del result.poses[found.k:], result.scores[found.k:]
+        return result
+
+    def pose_ranker(self):
+        """The :class:`~moldiff.docking.ranker.PoseRanker` of ``ranking=confidence/combined`` (read once)."""
+        from moldiff.docking.ranker import PoseRanker
+
+        if self._pose_ranker is None:
+            self._pose_ranker = PoseRanker.load(self.ranker)
+        return self._pose_ranker
+
+    def candidates(self, protein, ligand, *, reference=None, center=None, box=None, radius: float | None = None,
+                   k: int | None = None, steps: int | None = None, sampler: str | None = None,
+                   seed: int | None = None, name: str | None = None, progress: bool = False,
+                   placements: list[np.ndarray] | None = None) -> Candidates:
+        """Every pose :meth:`dock` chooses its ``k`` from (``2 k`` after a search), refined and
+        Vina-scored but not ranked, with the pocket they were made in. ``placements``: heavy-atom
+        placements to start from instead of sampled ones (e.g. to build a pose ranker's
+        training set); the other arguments as :meth:`dock`."""
         from moldiff.data.protein import pocket_graph
         from moldiff.vina.scorer import vina_available
 
-        start = time.perf_counter()
         given = {key: v for key, v in (("num_poses", k), ("steps", steps), ("sampler", sampler), ("seed", seed))
                  if v is not None}
         opts = resolve(DockOptions, self.options, **given)
@@ -211,7 +267,9 @@ class Docker:
         prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box,
                                                radius=self.model.radius if radius is None else radius)
         confs = embed_conformers(lig, self.conformers, seed=seed, where=where)
-        if self.placement == "random":
+        if placements is not None:
+            placements = [np.asarray(p, dtype=float) for p in placements]
+        elif self.placement == "random":
             placements = random_placements(confs, centre, k, seed)
         else:
             placements = self.place(confs, pocket_graph(pocket), k=k, steps=steps, sampler=sampler, seed=seed,
@@ -223,14 +281,14 @@ class Docker:
         for pose, (_, fit) in zip(poses, fitted):
             pose.SetDoubleProp("fit_rmsd", fit)
         scores = [float("nan")] * len(poses)
-        use_vina = self.refine or self.ranking == "vina"
+        use_vina = self.refine or self.ranking != "fit"
         if use_vina and not vina_available():
             raise InputError("Vina refinement/ranking needs the eval extra (pip install 'moldiff[eval]'); "
                              "or use refine=false ranking=fit")
         if use_vina:
             scorer = _scorer(prot.path or protein, pocket, centre, box_size(confs) if size is None else size, seed)
             scorer.prepare_maps(poses)
-            if self.refine and self.search_steps and self.ranking == "vina":  # its poses have no fit to rank by
+            if self.refine and self.search_steps and self.ranking != "fit":  # its poses have no fit to rank by
                 poses = self._search(scorer, confs, poses, 2 * k, seed, progress)
                 scores = [float("nan")] * len(poses)
             rng = np.random.default_rng(seed)
@@ -251,11 +309,7 @@ class Docker:
                     moved.SetDoubleProp("search_energy", pose.GetDoubleProp("search_energy"))
                 moved.SetDoubleProp("score_before_refinement", before)
                 poses[i], scores[i] = moved, after
-        rank_by = [p.GetDoubleProp("fit_rmsd") for p in poses] if self.ranking == "fit" else None
-        result = _finish(poses, scores, "moldiff", start, {"centre": centre.tolist()}, where if name is None else name,
-                         rank_by)
-        del result.poses[k:], result.scores[k:]
-        return result
+        return Candidates(poses, scores, pocket, centre, k, where)
 
     def _search(self, scorer, confs, poses, n, seed, progress=False):
         """The ``n`` lowest distinct poses of a Monte Carlo search started from ``poses``."""

@@ -207,7 +207,7 @@ def run_experiment(cfg: DockConfig, *, progress: bool = True) -> dict:
         return run_screen(cfg, progress=progress)
     entries = select_entries(cfg)
     methods = [cfg.method] + ([cfg.baseline] if cfg.baseline != "none" and cfg.baseline != cfg.method else [])
-    if ("vina" in methods or cfg.refine or cfg.ranking == "vina") and not vina_available():
+    if ("vina" in methods or cfg.refine or cfg.ranking != "fit") and not vina_available():
         raise InputError("this experiment uses Vina (baseline, refinement or ranking): pip install 'moldiff[eval]', "
                          "or set baseline=none refine=false ranking=fit")
     out = check_output_dir(cfg.output.dir, "output.dir")

@@ -37,8 +37,10 @@ from moldiff.paths import write_json
 
 log = logging.getLogger(__name__)
 
-SCREEN_COLUMNS = ["rank", "id", "smiles", "smiles_docked", "n_heavy", "score", "posebusters_valid", "seconds",
-                  "status", "error"]
+SCREEN_COLUMNS = ["rank", "id", "smiles", "smiles_docked", "n_heavy", "score", "confidence", "posebusters_valid",
+                  "seconds", "status", "error"]
+#: columns a record may lack (written by an earlier moldiff): read as empty
+OPTIONAL_COLUMNS = ("rank", "confidence")
 #: suffixes of a SMILES library (one ``SMILES [id]`` per line)
 SMILES_SUFFIXES = (".smi", ".smiles", ".txt", ".ism", ".can")
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -230,7 +232,8 @@ class LigandDocker:
 
         cfg, start = self.cfg, time.perf_counter()
         row = {"id": entry.id, "smiles": entry.smiles, "smiles_docked": None, "n_heavy": None, "score": None,
-               "posebusters_valid": None, "seconds": None, "status": "ok", "error": "", "method": self.method}
+               "confidence": None, "posebusters_valid": None, "seconds": None, "status": "ok", "error": "",
+               "method": self.method}
         try:
             if entry.mol is None:
                 raise InputError(entry.error)
@@ -254,6 +257,8 @@ class LigandDocker:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_poses(result, path)
             row["score"] = result.scores[0]
+            if result.poses[0].HasProp("confidence"):  # ranking=confidence/combined
+                row["confidence"] = result.poses[0].GetDoubleProp("confidence")
         except InputError as exc:
             row.update(status="error", error=str(exc))
         except Exception as exc:  # noqa: BLE001 -- one broken ligand must not stop a screen
@@ -278,7 +283,7 @@ def read_screen_record(path: Path, entry: LibraryEntry, method: str) -> dict | N
             raise ValueError("not this ligand's record")
         if row.get("smiles") != entry.smiles:
             raise ValueError(f"made from another SMILES ({row.get('smiles')!r})")
-        missing = [k for k in SCREEN_COLUMNS if k != "rank" and k not in row]
+        missing = [k for k in SCREEN_COLUMNS if k not in OPTIONAL_COLUMNS and k not in row]
         if missing or row["status"] not in ("ok", "error"):
             raise ValueError(f"missing {', '.join(missing) or 'status'}")
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -430,7 +435,7 @@ def run_screen(cfg: DockConfig, *, progress: bool = True) -> dict:
         entries = entries[: cfg.limit]
     binding_site(s.receptor, **screen_site(cfg), radius=s.radius)  # receptor and site readable
     methods = [cfg.method] + ([cfg.baseline] if cfg.baseline != "none" and cfg.baseline != cfg.method else [])
-    if ("vina" in methods or cfg.refine or cfg.ranking == "vina") and not vina_available():
+    if ("vina" in methods or cfg.refine or cfg.ranking != "fit") and not vina_available():
         raise InputError("this screen uses Vina (baseline, refinement or ranking): pip install 'moldiff[eval]', "
                          "or set baseline=none refine=false ranking=fit")
     out = check_output_dir(cfg.output.dir, "output.dir")

@@ -16,6 +16,8 @@ MODELS = {"qm9": "qm9_egnn", "pocket": "pocket_egnn", "pocket_design": "pocket_d
 #: property classifiers of EDM's protocol (:class:`moldiff.property_classifier.PropertyClassifier`): name -> stem
 #: (one network predicts gap, homo, lumo, mu and Cv together; loading any of those names gives it)
 CLASSIFIERS = {"alpha": "classifier_alpha", **{k: "classifier_qm9" for k in ("gap", "homo", "lumo", "mu", "Cv")}}
+#: pose rankers of ``moldiff dock`` (:class:`moldiff.docking.ranker.PoseRanker`): name -> stem
+RANKERS = {"pose": "pose_ranker"}
 #: the pocket model ``moldiff design`` / :func:`moldiff.design` use ("pocket" places ligands for docking)
 DESIGN = "pocket_design"
 DEFAULT = "qm9"
@@ -57,4 +59,16 @@ def classifier_path(name: str) -> Path:
     path = _root() / f"{CLASSIFIERS[name]}.pt"
     if not path.is_file():
         raise InputError(f"shipped classifier {name!r} is missing from this installation ({path}); reinstall moldiff")
+    return path
+
+
+def ranker_path(name: str) -> Path:
+    """Path of the shipped pose ranker ``name`` (see :data:`RANKERS`)."""
+    from moldiff.errors import InputError
+
+    if name not in RANKERS:
+        raise InputError(f"no shipped pose ranker {name!r}; available: {', '.join(sorted(RANKERS))}")
+    path = _root() / f"{RANKERS[name]}.pt"
+    if not path.is_file():
+        raise InputError(f"shipped pose ranker {name!r} is missing from this installation ({path}); reinstall moldiff")
     return path
