@@ -65,7 +65,7 @@ def cmd_train(args) -> int:
     train, val = load_sets(args.train), load_sets(args.val)
     start = time.perf_counter()
     ranker, history = train_ranker(train, val, epochs=args.epochs, seed=args.seed, hidden=args.hidden,
-                                   graph=not args.no_graph)
+                                   layers=args.layers, cutoff=args.cutoff, graph=not args.no_graph)
     seconds = time.perf_counter() - start
     ranker.save(args.out)
     result = {"benchmark": "dock_ranker_train", "train_sets": len(train), "val_sets": len(val),
@@ -79,10 +79,27 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from moldiff.docking.ranker import PoseRanker, evaluate_rankings, load_sets
 
+    from moldiff.docking.ranker import _all_logits, _Encoded
+
     sets = load_sets(args.sets)
     ranker = PoseRanker.load(args.ranker)
-    result = {"benchmark": "dock_ranker_evaluate", "sets": str(args.sets), "n": len(sets),
-              "ranker": str(args.ranker), "rankings": evaluate_rankings(sets, ranker), "machine": machine()}
+    start = time.perf_counter()
+    logits = _all_logits(ranker, _Encoded(sets, ranker.settings["cutoff"]))
+    seconds = time.perf_counter() - start
+    per_set, gained, lost = [], [], []
+    for s, logit in zip(sets, logits):
+        prob = 1 / (1 + np.exp(-logit))
+        row = {"id": s.id, "candidates": len(s.score), "best_rmsd": round(float(s.rmsd.min()), 2)}
+        for name in ("vina", "confidence", "combined"):
+            key = s.score if name == "vina" else np.asarray(ranker.rank_key(prob, s.score, name))
+            row[f"top1_rmsd_{name}"] = round(float(s.rmsd[np.argmin(key)]), 2)
+        per_set.append(row)
+        v, c = row["top1_rmsd_vina"] < 2, row["top1_rmsd_confidence"] < 2
+        (gained if c and not v else lost if v and not c else []).append(s.id)
+    result = {"benchmark": "dock_ranker_evaluate", "sets": [str(x) for x in args.sets], "n": len(sets),
+              "ranker": str(args.ranker), "rankings": evaluate_rankings(sets, ranker),
+              "confidence_right_vina_wrong": gained, "vina_right_confidence_wrong": lost,
+              "ranker_seconds_per_set": round(seconds / len(sets), 4), "per_set": per_set, "machine": machine()}
     report(result, args.json)
     return 0
 
@@ -109,6 +126,8 @@ def main(argv=None) -> int:
     t.add_argument("--out", required=True)
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--hidden", type=int, default=64)
+    t.add_argument("--layers", type=int, default=2)
+    t.add_argument("--cutoff", type=float, default=5.0)
     t.add_argument("--no-graph", action="store_true", help="pose-set features only (ablation)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--json", default=None)

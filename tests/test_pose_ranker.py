@@ -146,3 +146,19 @@ def test_a_missing_ranker_fails_before_any_docking(tmp_path):
 
     with pytest.raises(InputError, match="not found"):
         Docker(moldiff.load("pocket"), ranking="confidence", ranker=str(tmp_path / "none.pt"))
+
+
+def test_the_shipped_ranker_loads_with_its_card_and_scores_candidates(site):
+    ranker = PoseRanker.load("pose")
+    assert ranker.card["name"] == "pose" and "posebusters_dev_100" in ranker.card
+    assert set(ranker.settings) >= {"hidden", "layers", "cutoff", "combined_weight"}
+    s = _pose_set(site, 5)
+    ligand = site[0]
+    poses = []
+    for x in s.pos:
+        mol = Chem.Mol(ligand)
+        for j, xyz in enumerate(x):
+            mol.GetConformer().SetAtomPosition(j, xyz.tolist())
+        poses.append(mol)
+    p = ranker.confidence(poses, s.score, (s.pocket_pos, s.pocket_element))
+    assert p.shape == (len(poses),) and np.all((p > 0) & (p < 1))

@@ -294,36 +294,57 @@ def load_sets(folders) -> list:
     return [PoseSet.load(f) for f in files]
 
 
+@torch.no_grad()
+def _all_logits(ranker: PoseRanker, encoded: _Encoded, sets_per_batch: int = 32) -> list[np.ndarray]:
+    """Logits of every set of ``encoded``, a list of (P_k,) arrays."""
+    out = []
+    for lo in range(0, len(encoded.items), sets_per_batch):
+        which = range(lo, min(lo + sets_per_batch, len(encoded.items)))
+        inputs, _, group = encoded.batch(which)
+        logits = ranker.network(**inputs).numpy()
+        out.extend(logits[group.numpy() == g] for g in range(len(which)))
+    return out
+
+
 def _top_success(rmsd, key, k=1) -> float:
     key = np.where(np.isfinite(key), key, np.inf)
     order = np.argsort(key, kind="stable")[:k]
     return float((np.asarray(rmsd)[order] < SUCCESS_RMSD).any())
 
 
-def evaluate_rankings(sets, ranker: PoseRanker | None = None) -> dict:
-    """Share of sets whose top-1 / top-3 candidate is within 2 A, ranked by Vina, by the
-    ranker's confidence and combined (with ``ranker``), and the best any ranking could do
-    (a correct candidate exists)."""
+def _top1_rmsd(rmsd, key) -> float:
+    key = np.where(np.isfinite(key), key, np.inf)
+    return float(np.asarray(rmsd)[np.argsort(key, kind="stable")[0]])
+
+
+def evaluate_rankings(sets, ranker: PoseRanker | None = None, *, encoded: _Encoded | None = None) -> dict:
+    """Share of sets whose top-1 / top-3 candidate is within 2 A and the median RMSD of the
+    top-1, ranked by Vina, by the ranker's confidence and combined (with ``ranker``), and the
+    best any ranking could do (``oracle``: a correct candidate exists; its RMSD: the set's lowest). ``encoded``: the sets' graphs, when already built."""
     rows = {"vina": [], "oracle": []}
     if ranker is not None:
         rows.update(confidence=[], combined=[])
-        encoded = _Encoded(sets, ranker.settings["cutoff"])
+        if encoded is None:
+            encoded = _Encoded(sets, ranker.settings["cutoff"])
+        logits = _all_logits(ranker, encoded)
     for k, s in enumerate(sets):
-        rows["vina"].append((_top_success(s.rmsd, s.score), _top_success(s.rmsd, s.score, 3)))
-        rows["oracle"].append((float((s.rmsd < SUCCESS_RMSD).any()),) * 2)
+        rows["vina"].append((_top_success(s.rmsd, s.score), _top_success(s.rmsd, s.score, 3),
+                             _top1_rmsd(s.rmsd, s.score)))
+        rows["oracle"].append((float((s.rmsd < SUCCESS_RMSD).any()),) * 2 + (float(np.min(s.rmsd)),))
         if ranker is not None:
-            logit = ranker.logits_of(encoded, k)
-            prob = 1 / (1 + np.exp(-logit))
+            prob = 1 / (1 + np.exp(-logits[k]))
             for name in ("confidence", "combined"):
                 key = np.asarray(ranker.rank_key(prob, s.score, name))
-                rows[name].append((_top_success(s.rmsd, key), _top_success(s.rmsd, key, 3)))
+                rows[name].append((_top_success(s.rmsd, key), _top_success(s.rmsd, key, 3),
+                                   _top1_rmsd(s.rmsd, key)))
     return {name: {"top1": round(100 * float(np.mean([r[0] for r in v])), 1),
-                   "top3": round(100 * float(np.mean([r[1] for r in v])), 1), "n": len(v)}
+                   "top3": round(100 * float(np.mean([r[1] for r in v])), 1),
+                   "median_top1_rmsd": round(float(np.median([r[2] for r in v])), 2), "n": len(v)}
             for name, v in rows.items()}
 
 
-def train_ranker(train_sets, val_sets, *, epochs: int = 30, hidden: int = 64, layers: int = 3,
-                 cutoff: float = 6.0, lr: float = 1e-3, sets_per_batch: int = 8, listwise: float = 1.0,
+def train_ranker(train_sets, val_sets, *, epochs: int = 30, hidden: int = 64, layers: int = 2,
+                 cutoff: float = 5.0, lr: float = 1e-3, sets_per_batch: int = 8, listwise: float = 1.0,
                  graph: bool = True, seed: int = 0, progress: bool = True) -> tuple[PoseRanker, list[dict]]:
     """Train a ranker on ``train_sets`` (pose sets); keep the epoch with the best top-1
     success on ``val_sets`` (ties: lower validation loss), then choose the ``combined``
@@ -356,11 +377,17 @@ def train_ranker(train_sets, val_sets, *, epochs: int = 30, hidden: int = 64, la
             network.eval()
             ranker = PoseRanker(network, settings)
             with torch.no_grad():
-                inputs, y, group = val.batch(range(len(val.items)))
-                val_loss = float(_loss(network(**inputs), y, group, listwise))
-            top1 = evaluate_rankings(val_sets, ranker)["confidence"]["top1"]
+                losses = []
+                for lo in range(0, len(val.items), 32):
+                    which = range(lo, min(lo + 32, len(val.items)))
+                    inputs, y, group = val.batch(which)
+                    losses.append(float(_loss(network(**inputs), y, group, listwise)) * len(which))
+                val_loss = sum(losses) / len(val.items)
+            top1 = evaluate_rankings(val_sets, ranker, encoded=val)["confidence"]["top1"]
             history.append({"epoch": epoch + 1, "train_loss": round(total / len(order), 4),
                             "val_loss": round(val_loss, 4), "val_top1": top1})
+            log.info("epoch %d: train loss %.4f, validation loss %.4f, validation top-1 %.1f %%",
+                     epoch + 1, history[-1]["train_loss"], val_loss, top1)
             if best is None or (top1, -val_loss) > (best[0], -best[1]):
                 best = (top1, val_loss, copy.deepcopy(network.state_dict()), epoch + 1)
             bar.update(1)
@@ -370,7 +397,7 @@ def train_ranker(train_sets, val_sets, *, epochs: int = 30, hidden: int = 64, la
     choices = {}
     for w in (0.25, 0.5, 1.0, 2.0, 4.0):
         ranker.settings["combined_weight"] = w
-        choices[w] = evaluate_rankings(val_sets, ranker)["combined"]["top1"]
+        choices[w] = evaluate_rankings(val_sets, ranker, encoded=val)["combined"]["top1"]
     ranker.settings["combined_weight"] = max(choices, key=lambda w: (choices[w], -abs(math.log(w))))
     ranker.settings["combined_weight_val_top1"] = {str(k): v for k, v in choices.items()}
     return ranker, history

@@ -6,7 +6,7 @@ or ``moldiff dock --protein P.pdb --library LIB --reference REF -o DIR``. Output
     config.yaml                    the resolved config (a rerun with other settings is refused)
     <method>/poses/<ID>.sdf        K poses of each ligand, best first (SD properties id, rank, score)
     <method>/records/<ID>.json     one record per ligand, written atomically when it finishes
-    <method>/results.csv           ranked by score: rank, id, smiles, smiles_docked, score, ...
+    <method>/results.csv           ranked by score: rank, id, smiles, smiles_docked, score, confidence, ...
     <method>/summary.json          counts, failures, seconds per ligand, ligands per minute
     results.csv  summary.json      every method together
 
