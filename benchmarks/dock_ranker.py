@@ -60,7 +60,8 @@ def cmd_poses(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from moldiff.docking.ranker import evaluate_rankings, load_sets, train_ranker
+    from moldiff.docking.pose_sets import load_sets
+    from moldiff.docking.ranker import evaluate_rankings, train_ranker
 
     train, val = load_sets(args.train), load_sets(args.val)
     start = time.perf_counter()
@@ -77,7 +78,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from moldiff.docking.ranker import PoseRanker, evaluate_rankings, load_sets
+    from moldiff.docking.pose_sets import load_sets
+    from moldiff.docking.ranker import PoseRanker, evaluate_rankings
 
     from moldiff.docking.ranker import _all_logits, _Encoded
 

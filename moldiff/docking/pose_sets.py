@@ -9,8 +9,8 @@ pose, the ligand (heavy-atom mol block) and the pocket atoms. The search is star
 decoys) and ``near_native`` ones (the true heavy-atom positions turned up to ``max_angle`` and
 shifted by a normal offset: what a good diffusion placement gives), so that every set holds
 both kinds of local minima; with neither, the docker's own placements (the pocket model's,
-as in docking: the distribution a ranker meets in use, for evaluation sets). The true coordinates only choose placements; every pose is an
-RDKit conformer of the ligand's graph moved by the search, as in docking.
+as in docking: the distribution a ranker meets in use, for evaluation sets). The true
+coordinates only choose placements; every pose is an RDKit conformer of the ligand's graph moved by the search, as in docking.
 
 One file per complex (``<id>.pt``, written atomically, tensors and strings only), so a build
 is resumable: :func:`build_pose_sets` skips complexes whose file exists.
@@ -121,6 +121,17 @@ def make_pose_set(docker, protein, true_ligand: Chem.Mol, *, id: str, seed: int 
                    np.asarray(pocket.pos), [str(e) for e in pocket.element])
 
 
+def load_sets(folders) -> list[PoseSet]:
+    """Every pose set (``*.pt``) in ``folders`` (a path or a list of them), sorted by file name."""
+    from moldiff.errors import InputError
+
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    files = sorted(f for folder in folders for f in Path(folder).glob("*.pt"))
+    if not files:
+        raise InputError(f"no pose sets (*.pt) in {', '.join(map(str, folders))}")
+    return [PoseSet.load(f) for f in files]
+
+
 def safe_name(id: str) -> str:
     return id.replace("/", "__")
 
@@ -136,7 +147,8 @@ def build_pose_sets(docker, complexes, out_dir: str | Path, *, seed: int = 0, wo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     todo = [(id, protein, lig) for id, protein, lig in complexes if not (out / f"{safe_name(id)}.pt").exists()]
-    jobs = [(docker, id, str(protein), Chem.MolToMolBlock(lig), seed, str(out), placements) for id, protein, lig in todo]
+    jobs = [(docker, id, str(protein), Chem.MolToMolBlock(lig), seed, str(out), placements)
+            for id, protein, lig in todo]
     with Progress(len(jobs), "pose sets", "complex", enabled=progress) as bar:
         if workers > 1:
             import multiprocessing as mp

@@ -208,8 +208,9 @@ class PoseRanker:
         RDKit molecules of one ligand (same atom order), ``scores``: their Vina scores (NaN:
         unscored, confidence 0), ``pocket``: a :class:`~moldiff.data.protein.Protein` or a
         ``(positions (M, 3), elements)`` pair."""
+        from types import SimpleNamespace
+
         from moldiff.docking.pose import heavy_indices
-        from moldiff.docking.pose_sets import PoseSet
 
         scores = np.asarray(scores, dtype=np.float64)
         ok = np.isfinite(scores)
@@ -219,8 +220,8 @@ class PoseRanker:
         kept = [p for p, o in zip(poses, ok) if o]
         pos = np.stack([p.GetConformer().GetPositions()[heavy_indices(p)] for p in kept])
         pocket_pos, elements = (pocket.pos, list(pocket.element)) if hasattr(pocket, "pos") else pocket
-        s = PoseSet("query", Chem.RemoveAllHs(kept[0]), pos, scores[ok], np.full(ok.sum(), np.nan),
-                    np.asarray(pocket_pos), [str(e) for e in elements])
+        s = SimpleNamespace(ligand=Chem.RemoveAllHs(kept[0]), pos=pos, score=scores[ok],
+                            rmsd=np.full(ok.sum(), np.nan), pocket_pos=np.asarray(pocket_pos), pocket_element=[str(e) for e in elements])
         logits = self.logits_of(_Encoded([s], self.settings["cutoff"]), 0)
         out[ok] = 1.0 / (1.0 + np.exp(-logits))
         return out
@@ -283,17 +284,6 @@ def _network(settings: dict):
                          layers=settings["layers"], cutoff=settings["cutoff"])
 
 
-def load_sets(folders) -> list:
-    """Every pose set (``*.pt``) in ``folders`` (a path or a list of them), sorted by id."""
-    from moldiff.docking.pose_sets import PoseSet
-
-    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
-    files = sorted(f for folder in folders for f in Path(folder).glob("*.pt"))
-    if not files:
-        raise InputError(f"no pose sets (*.pt) in {', '.join(map(str, folders))}")
-    return [PoseSet.load(f) for f in files]
-
-
 @torch.no_grad()
 def _all_logits(ranker: PoseRanker, encoded: _Encoded, sets_per_batch: int = 32) -> list[np.ndarray]:
     """Logits of every set of ``encoded``, a list of (P_k,) arrays."""
@@ -320,7 +310,8 @@ def _top1_rmsd(rmsd, key) -> float:
 def evaluate_rankings(sets, ranker: PoseRanker | None = None, *, encoded: _Encoded | None = None) -> dict:
     """Share of sets whose top-1 / top-3 candidate is within 2 A and the median RMSD of the
     top-1, ranked by Vina, by the ranker's confidence and combined (with ``ranker``), and the
-    best any ranking could do (``oracle``: a correct candidate exists; its RMSD: the set's lowest). ``encoded``: the sets' graphs, when already built."""
+    best any ranking could do (``oracle``: a correct candidate exists; its RMSD: the set's
+    lowest). ``encoded``: the sets' graphs, when already built."""
     rows = {"vina": [], "oracle": []}
     if ranker is not None:
         rows.update(confidence=[], combined=[])
