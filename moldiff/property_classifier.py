@@ -30,7 +30,7 @@ import torch
 
 from moldiff.errors import InputError
 from moldiff.paths import atomic_path
-from moldiff.serialization import load_tensors
+from moldiff.serialization import load_tensors, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,7 @@ class PropertyClassifier:
                 "card": self.card, "state_dict": self.network.state_dict()}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
-        return path
+        return save_tensors(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, blob: dict, where: str = "classifier") -> PropertyClassifier:

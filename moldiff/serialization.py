@@ -45,3 +45,18 @@ def load_tensors(path: str | Path, what: str = "file"):
         raise InputError(f"{path}: not a readable {what} (not a PyTorch file, or damaged)") from None
     except Exception as exc:  # truncated zip, not a torch file, ...
         raise InputError(f"{path}: not a readable {what} ({type(exc).__name__}; truncated or damaged?)") from None
+
+
+def save_tensors(obj, path: str | Path) -> Path:
+    """``torch.save`` of plain data (tensors, containers, strings, numbers) to ``path``,
+    atomically (:func:`~moldiff.paths.atomic_path`), its folder created; the file
+    :func:`load_tensors` reads back."""
+    import torch
+
+    from moldiff.paths import atomic_path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path

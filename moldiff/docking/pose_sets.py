@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from moldiff.paths import atomic_path
-from moldiff.serialization import load_tensors
+from moldiff.serialization import load_tensors, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +58,7 @@ class PoseSet:
                 "rmsd": torch.as_tensor(self.rmsd, dtype=torch.float32),
                 "pocket_pos": torch.as_tensor(self.pocket_pos, dtype=torch.float32),
                 "pocket_element": " ".join(self.pocket_element)}
-        with atomic_path(path) as tmp:
-            torch.save(data, tmp)
-        return Path(path)
+        return save_tensors(data, path)
 
     @classmethod
     def load(cls, path: str | Path) -> PoseSet:

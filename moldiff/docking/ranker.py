@@ -38,8 +38,7 @@ import torch
 from rdkit import Chem
 
 from moldiff.errors import InputError
-from moldiff.paths import atomic_path
-from moldiff.serialization import load_tensors
+from moldiff.serialization import load_tensors, save_tensors
 
 log = logging.getLogger(__name__)
 
@@ -244,11 +243,7 @@ class PoseRanker:
                 "state_dict": self.network.state_dict()}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
-        return path
+        return save_tensors(self.to_dict(), path)
 
     @classmethod
     def from_dict(cls, blob: dict, where: str = "pose ranker") -> PoseRanker:

@@ -50,25 +50,24 @@ def model_card(name: str = DEFAULT) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def classifier_path(name: str) -> Path:
-    """Path of the shipped property classifier ``name`` (see :data:`CLASSIFIERS`)."""
+def _shipped(table: dict, name: str, what: str) -> Path:
+    """Path of the shipped file of ``name`` in ``table`` (name -> stem); :class:`InputError`
+    naming ``what`` if the name is unknown or the file missing."""
     from moldiff.errors import InputError
 
-    if name not in CLASSIFIERS:
-        raise InputError(f"no shipped property classifier {name!r}; available: {', '.join(sorted(CLASSIFIERS))}")
-    path = _root() / f"{CLASSIFIERS[name]}.pt"
+    if name not in table:
+        raise InputError(f"no shipped {what} {name!r}; available: {', '.join(sorted(table))}")
+    path = _root() / f"{table[name]}.pt"
     if not path.is_file():
-        raise InputError(f"shipped classifier {name!r} is missing from this installation ({path}); reinstall moldiff")
+        raise InputError(f"shipped {what} {name!r} is missing from this installation ({path}); reinstall moldiff")
     return path
+
+
+def classifier_path(name: str) -> Path:
+    """Path of the shipped property classifier ``name`` (see :data:`CLASSIFIERS`)."""
+    return _shipped(CLASSIFIERS, name, "property classifier")
 
 
 def ranker_path(name: str) -> Path:
     """Path of the shipped pose ranker ``name`` (see :data:`RANKERS`)."""
-    from moldiff.errors import InputError
-
-    if name not in RANKERS:
-        raise InputError(f"no shipped pose ranker {name!r}; available: {', '.join(sorted(RANKERS))}")
-    path = _root() / f"{RANKERS[name]}.pt"
-    if not path.is_file():
-        raise InputError(f"shipped pose ranker {name!r} is missing from this installation ({path}); reinstall moldiff")
-    return path
+    return _shipped(RANKERS, name, "pose ranker")
