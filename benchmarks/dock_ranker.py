@@ -81,12 +81,10 @@ def cmd_evaluate(args) -> int:
     from moldiff.docking.pose_sets import load_sets
     from moldiff.docking.ranker import PoseRanker, evaluate_rankings
 
-    from moldiff.docking.ranker import _all_logits, _Encoded
-
     sets = load_sets(args.sets)
     ranker = PoseRanker.load(args.ranker)
     start = time.perf_counter()
-    logits = _all_logits(ranker, _Encoded(sets, ranker.settings["cutoff"]))
+    logits = ranker.set_logits(sets)
     seconds = time.perf_counter() - start
     per_set, gained, lost = [], [], []
     for s, logit in zip(sets, logits):
@@ -99,7 +97,7 @@ def cmd_evaluate(args) -> int:
         v, c = row["top1_rmsd_vina"] < 2, row["top1_rmsd_confidence"] < 2
         (gained if c and not v else lost if v and not c else []).append(s.id)
     result = {"benchmark": "dock_ranker_evaluate", "sets": [str(x) for x in args.sets], "n": len(sets),
-              "ranker": str(args.ranker), "rankings": evaluate_rankings(sets, ranker),
+              "ranker": str(args.ranker), "rankings": evaluate_rankings(sets, ranker, logits=logits),
               "confidence_right_vina_wrong": gained, "vina_right_confidence_wrong": lost,
               "ranker_seconds_per_set": round(seconds / len(sets), 4), "per_set": per_set, "machine": machine()}
     report(result, args.json)

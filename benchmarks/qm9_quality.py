@@ -50,6 +50,8 @@ def main() -> None:
                    help="noise scale of the stochastic samplers (default: the model's; 1: the model's distribution)")
     p.add_argument("--cat-noise", type=float, nargs="+", default=[None],
                    help="bond family: the categorical jumps' noise, one row per value (default: the model's)")
+    p.add_argument("--last-step", choices=["argmax", "sample"], default=None,
+                   help="bond family: decode the last step by argmax or by sampling (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--no-novelty", action="store_true", help="skip novelty (its reference takes ~90 s once)")
@@ -84,7 +86,7 @@ def main() -> None:
     runs = [(steps, eta) for steps in args.steps for eta in (args.cat_noise if own else [None])]
     for steps, eta in runs:
         start = time.perf_counter()
-        kwargs = {"cat_noise": eta} if own else {"sampler": args.sampler, "noise_scale": args.noise_scale}
+        kwargs = {"cat_noise": eta, "last_step": args.last_step} if own else {"sampler": args.sampler, "noise_scale": args.noise_scale}
         mols = model.sample_mol3d(args.n, steps=steps, seed=args.seed, batch_size=args.batch_size, progress=True,
                                   time_power=args.time_power, **kwargs)
         if args.device.startswith("cuda"):
@@ -98,7 +100,8 @@ def main() -> None:
         row = {"steps": steps, "sampler": args.sampler or model.default_sampler,
                "time_power": model.default_time_power if args.time_power is None else args.time_power,
                "noise_scale": model.default_noise_scale if args.noise_scale is None else args.noise_scale,
-               **({"cat_noise": model.cat_noise if eta is None else eta} if own else {}), **metrics,
+               **({"cat_noise": model.cat_noise if eta is None else eta,
+                   "last_step": args.last_step or model.last_step} if own else {}), **metrics,
                "sampling_seconds": round(seconds, 2), "mol_per_s": round(args.n / seconds, 2),
                "seconds_per_mol": round(seconds / args.n, 4)}
         rows.append(row)

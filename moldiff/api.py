@@ -102,6 +102,7 @@ def _load_bond_model(path, cfg, meta, state, elements, card, device) -> BondMode
     model = BondModel(network, elements, state["num_atoms_hist"].numpy(), priors, state["charges"].tolist(),
                       coord_scale=cfg.flow.coord_scale, default_steps=cfg.sampling.steps,
                       default_time_power=cfg.sampling.time_power, cat_noise=cfg.flow.cat_noise,
+                      last_step=cfg.flow.last_step,
                       config=meta["config"], card=card)
     model.denoiser.to(device)
     return model

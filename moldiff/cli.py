@@ -791,7 +791,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --hop: the core to replace, as a SMARTS matched on the ligand (default: its Murcko "
                          "scaffold, the ring systems and the chains between them)")
     de.add_argument("-o", "--output", help="output SDF (written atomically)")
-    add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise",))
+    add_flags(de, DesignOptions, flags=DESIGN_FLAGS, defaults={"seed": 0}, skip=("cat_noise", "last_step"))
     de.add_argument("--model", default=None,
                     help="shipped model name (default pocket_design; pocket: the docking model) or a checkpoint")
     de.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1, ...")

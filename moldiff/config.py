@@ -175,6 +175,9 @@ class FlowConfig:
     optimal_transport: bool = option(True, help="rotate each prior draw onto its molecule")
     self_condition_prob: float = option(0.5, min=0.0, max=1.0, help="share of training steps with self-conditioning")
     cat_noise: float = option(1.0, min=0.0, help="sampling: detailed-balance noise of the categorical jumps")
+    last_step: Literal["argmax", "sample"] = option(
+        "argmax", help="sampling: elements, charges and bonds at the last step are the most probable class "
+                       "(argmax) or drawn from the prediction (sample)")
 
 
 @dataclass

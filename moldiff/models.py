@@ -27,6 +27,8 @@ class TrainedModel:
     #: properties the model is conditioned on (none: unconditional)
     condition_names: tuple[str, ...] = ()
     default_guidance_scale: float | None = None
+    #: whether the model generates categories with jumps (``cat_noise`` and ``last_step`` apply)
+    categorical = False
 
     def __init__(self, denoiser, elements, num_atoms_hist, *, default_steps: int = 100,
                  default_sampler: str = "ddpm", default_time_power: float = 1.0, default_noise_scale: float = 1.0,
@@ -46,6 +48,12 @@ class TrainedModel:
         """``cls`` options from ``options`` and keyword ``values``, validated, with ``None``
         fields the model decides (steps, sampler, time grid, noise scale, seed) filled in."""
         opts = resolve(cls, options, **values)
+        if not self.categorical:
+            from moldiff.errors import InputError
+
+            for name in ("cat_noise", "last_step"):
+                if getattr(opts, name, None) is not None:
+                    raise InputError(f"this model has no categorical jumps ({name} is for bond-generating models)")
         opts.steps = self.default_steps if opts.steps is None else opts.steps
         opts.sampler = opts.sampler or self.default_sampler
         opts.time_power = self.default_time_power if opts.time_power is None else opts.time_power
@@ -249,8 +257,6 @@ class MolDiffModel(DiffusionModel):
         opts = self.options(SamplingOptions, options, **kwargs)
         if opts.sampler == "flow":
             raise InputError("sampler 'flow' belongs to the bond-generating models; choose ddpm, ddim or dpm2m")
-        if opts.cat_noise is not None:
-            raise InputError("this model has no categorical noise (cat_noise is for bond-generating models)")
         counts, values = self.conditions(opts.n, condition, seed=opts.seed, num_atoms=opts.num_atoms)
         gen = torch.Generator(device=self.device).manual_seed(opts.seed)
         out = []
@@ -307,15 +313,16 @@ class BondModel(TrainedModel):
     """
 
     task = "bonds"
+    categorical = True
 
     def __init__(self, network, elements, num_atoms_hist, priors: dict, charges, *, coord_scale: float = 1.0,
                  default_steps: int = 100, default_time_power: float = 1.0, cat_noise: float = 1.0,
-                 config: dict | None = None, card: dict | None = None) -> None:
+                 last_step: str = "argmax", config: dict | None = None, card: dict | None = None) -> None:
         super().__init__(network, elements, num_atoms_hist, default_steps=default_steps, default_sampler="flow",
                          default_time_power=default_time_power, default_noise_scale=1.0, config=config, card=card)
         self.priors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in priors.items()}
         self.charges = [int(c) for c in charges]
-        self.coord_scale, self.cat_noise = coord_scale, cat_noise
+        self.coord_scale, self.cat_noise, self.last_step = coord_scale, cat_noise, last_step
 
     @classmethod
     def from_module(cls, module) -> BondModel:
@@ -325,7 +332,8 @@ class BondModel(TrainedModel):
                    {k: v.cpu() for k, v in module.priors.items()}, module.charges.tolist(),
                    coord_scale=module.coord_scale, default_steps=sampling.get("steps", 100),
                    default_time_power=sampling.get("time_power", 1.0),
-                   cat_noise=module.run_config.get("flow", {}).get("cat_noise", 1.0), config=module.run_config)
+                   cat_noise=module.run_config.get("flow", {}).get("cat_noise", 1.0),
+                   last_step=module.run_config.get("flow", {}).get("last_step", "argmax"), config=module.run_config)
 
     def options(self, cls=SamplingOptions, options=None, **values):
         from moldiff.errors import InputError
@@ -338,6 +346,7 @@ class BondModel(TrainedModel):
             raise InputError("this model has no noise scale (temperature); leave --noise-scale out")
         opts = super().options(cls, given)
         opts.cat_noise = self.cat_noise if opts.cat_noise is None else opts.cat_noise
+        opts.last_step = self.last_step if opts.last_step is None else opts.last_step
         return opts
 
     def sample_mol3d(self, n: int | None = None, *, options: SamplingOptions | None = None, progress: bool = False,
@@ -347,7 +356,9 @@ class BondModel(TrainedModel):
 
         Options as :meth:`MolDiffModel.sample_mol3d`, except: ``steps`` are network calls per
         molecule; ``time_power`` P makes the grid ``t_k = 1 - (1 - k/steps)^P`` (P > 1: more
-        steps near the data); ``cat_noise``: strength of the categorical jumps' noise; this
+        steps near the data); ``cat_noise``: strength of the categorical jumps' noise;
+        ``last_step``: ``"argmax"`` decodes the last prediction's most probable classes,
+        ``"sample"`` draws them (:func:`~moldiff.diffusion.flow.sample_flow`); this
         family has no ``sampler`` choice or ``noise_scale`` (giving them is an error, not
         silently ignored). ``as_arrays``: ``(elements, positions, charges, bonds)`` tuples.
         """
@@ -363,7 +374,8 @@ class BondModel(TrainedModel):
         with Progress(opts.n, "sampling", "mol", enabled=progress) as bar:
             for chunk in counts.split(opts.batch_size):
                 res = sample_flow(self.denoiser, chunk, priors, self.coord_scale, steps=opts.steps,
-                                  time_power=opts.time_power, cat_noise=opts.cat_noise, generator=gen,
+                                  time_power=opts.time_power, cat_noise=opts.cat_noise, last_step=opts.last_step,
+                                  generator=gen,
                                   device=self.device, self_condition=getattr(self.denoiser, "self_condition", False),
                                   callback=bar.steps(len(chunk), opts.steps, callback))
                 bar.finish_batch()
@@ -417,6 +429,7 @@ class BondModel(TrainedModel):
 
     def info(self) -> dict:
         return {**super().info(), "charges": self.charges, "cat_noise": self.cat_noise,
+                "last_step": self.last_step,
                 "coord_scale": self.coord_scale}
 
 

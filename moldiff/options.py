@@ -47,6 +47,9 @@ class SamplingOptions:
                                             "more stable and less diverse molecules")
     cat_noise: float | None = option(None, min=0.0, help="bond-generating models: noise of the categorical "
                                                          "jumps (default: the model's)")
+    last_step: Literal["argmax", "sample"] | None = option(
+        None, help="bond-generating models: elements, charges and bonds at the last step are the most probable "
+                   "class (argmax) or drawn from the prediction (sample); default: the model's")
     num_atoms: int | None = option(None, min=1, max=MAX_NUM_ATOMS,
                                    help="fixed atom count (default: drawn from the training histogram)")
     guidance_scale: float | None = option(None, min=0.0, max=100.0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from rdkit import Chem
@@ -97,6 +98,37 @@ def test_discrete_flow_sampler_reaches_the_data_distribution_with_the_exact_deno
             x = jump(x, post, torch.full((n,), t), dt, p0, noise, generator=gen)
         freq = torch.bincount(x, minlength=4).float() / n
         assert torch.allclose(freq, q, atol=0.01), (noise, freq)
+
+
+def test_the_last_step_decodes_by_sampling_or_by_the_most_probable_class():
+    """A network whose prediction never changes: with ``last_step="argmax"`` every element,
+    charge and bond ends as the most probable class (bonds symmetric); with ``"sample"`` a
+    fair share ends elsewhere; an unknown mode is refused."""
+    torch.manual_seed(0)
+    n_types, n_charges = 4, 3
+    type_logits = torch.randn(n_types)
+    charge_logits = torch.tensor([2.0, 0.0, 0.5])
+    bond_logits = torch.tensor([0.3, 1.0, -0.5, -1.0, 0.0])
+
+    def network(pos, atom_type, charge, bond, t, batch, *, edge_index, num_graphs, self_cond=None):
+        return {"pos": pos, "atom_type": type_logits.expand(len(pos), -1),
+                "charge": charge_logits.expand(len(pos), -1), "bond_type": bond_logits.expand(edge_index.shape[1], -1)}
+
+    priors = {"atom_type": torch.full((n_types,), 1 / n_types), "charge": torch.full((n_charges,), 1 / n_charges),
+              "bond_type": torch.full((5,), 0.2)}
+    counts = torch.full((50,), 6)
+    out = {mode: sample_flow(network, counts, priors, 1.0, steps=5, last_step=mode,
+                             generator=torch.Generator().manual_seed(1)) for mode in ("argmax", "sample")}
+    best = out["argmax"]
+    assert (best["atom_type"] == type_logits.argmax()).all()
+    assert (best["charge"] == 0).all() and (best["bond_type"] == 1).all()
+    drawn = out["sample"]
+    assert 0.2 < (drawn["bond_type"] != 1).float().mean() < 0.8
+    src, dst = drawn["edge_index"]
+    lookup = {(a, b): v for a, b, v in zip(src.tolist(), dst.tolist(), drawn["bond_type"].tolist())}
+    assert all(lookup[(b, a)] == v for (a, b), v in lookup.items())
+    with pytest.raises(ValueError, match="last_step"):
+        sample_flow(network, counts, priors, 1.0, steps=2, last_step="mode")
 
 
 @pytest.mark.slow
@@ -190,3 +222,18 @@ def test_the_families_refuse_each_others_commands(tiny_run, tmp_path, capfd):
     err = capfd.readouterr().err
     assert code == 2 and "not a pocket model" in err
     assert not (tmp_path / "x.sdf").exists() and not (tmp_path / "y.sdf").exists()
+
+
+def test_the_last_step_option_reaches_the_bond_sampler_and_is_refused_elsewhere(tiny_run, tmp_path, capfd):
+    import moldiff
+
+    model = moldiff.load(tiny_run / "checkpoints" / "last.ckpt")
+    assert model.last_step == "argmax" and model.info()["last_step"] == "argmax"
+    kept = model.sample_mol3d(6, steps=4, seed=2)
+    drawn = model.sample_mol3d(6, steps=4, seed=2, last_step="sample")
+    assert [m.symbols for m in kept] != [m.symbols for m in drawn] or any(
+        not np.array_equal(a.bonds, b.bonds) for a, b in zip(kept, drawn))
+    code = main(["sample", "--model", "qm9", "-n", "2", "-o", tmp_path / "x.sdf", "--last-step", "sample"])
+    err = capfd.readouterr().err
+    assert code == 2 and "last_step is for bond-generating models" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.sdf").exists()

@@ -173,8 +173,12 @@ def time_grid(steps: int, power: float = 1.0, device=None) -> torch.Tensor:
 @torch.no_grad()
 def sample_flow(network, num_atoms: torch.Tensor, priors: dict, coord_scale: float, *, steps: int = 100,
                 time_power: float = 1.0, cat_noise: float = 1.0, generator=None, device=None,
-                self_condition: bool = True, callback=None) -> dict:
+                self_condition: bool = True, last_step: str = "sample", callback=None) -> dict:
     """Generate molecules of ``num_atoms`` (B,) atoms from ``network`` in ``steps`` network calls.
+
+    ``last_step``: how the categories are decided at the last call -- ``"sample"`` draws each
+    from the predicted ``p(x_1 | x_t)`` (the flow's own distribution), ``"argmax"`` takes its
+    most probable class (as FlowMol and SemlaFlow decode).
 
     Returns a dict of tensors on ``device``: ``pos`` (N, 3) Å, ``atom_type``, ``charge`` (N,),
     ``batch`` (N,), ``edge_index`` (2, E) every ordered pair, ``bond_type`` (E,) symmetric.
@@ -195,6 +199,8 @@ def sample_flow(network, num_atoms: torch.Tensor, priors: dict, coord_scale: flo
     charge = sample_categorical(priors["charge"], (len(batch),), generator=generator)
     bond = sample_categorical(priors["bond_type"], (edge_index.shape[1],), generator=generator)
     bond = torch.where(upper, bond, bond[rev])
+    if last_step not in ("sample", "argmax"):
+        raise ValueError(f"last_step must be 'sample' or 'argmax', not {last_step!r}")
     grid = time_grid(steps, time_power, device)
     sc = None
     for k in range(steps):
@@ -208,11 +214,19 @@ def sample_flow(network, num_atoms: torch.Tensor, priors: dict, coord_scale: flo
             pos = probs["pos"]
         else:
             pos = pos + dt * (probs["pos"] - pos) / (1.0 - t)
+        up_idx = upper.nonzero().squeeze(1)
+        bond_probs = (probs["bond_type"][up_idx] + probs["bond_type"][rev[up_idx]]) / 2
+        if k == steps - 1 and last_step == "argmax":
+            atom_type, charge = probs["atom_type"].argmax(1), probs["charge"].argmax(1)
+            bond = bond.clone()
+            bond[up_idx] = bond_probs.argmax(1)
+            bond[rev[up_idx]] = bond[up_idx]
+            if callback is not None:
+                callback(k, {"pos": pos, "atom_type": atom_type, "charge": charge, "bond_type": bond})
+            break
         tn = torch.full((len(batch),), t, device=device)
         atom_type = jump(atom_type, probs["atom_type"], tn, dt, priors["atom_type"], cat_noise, generator=generator)
         charge = jump(charge, probs["charge"], tn, dt, priors["charge"], cat_noise, generator=generator)
-        up_idx = upper.nonzero().squeeze(1)
-        bond_probs = (probs["bond_type"][up_idx] + probs["bond_type"][rev[up_idx]]) / 2
         new_up = jump(bond[up_idx], bond_probs, torch.full((len(up_idx),), t, device=device), dt,
                       priors["bond_type"], cat_noise, generator=generator)
         bond = bond.clone()

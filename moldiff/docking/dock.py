@@ -250,11 +250,13 @@ class Docker:
     def candidates(self, protein, ligand, *, reference=None, center=None, box=None, radius: float | None = None,
                    k: int | None = None, steps: int | None = None, sampler: str | None = None,
                    seed: int | None = None, name: str | None = None, progress: bool = False,
-                   placements: list[np.ndarray] | None = None) -> Candidates:
+                   placements: list[np.ndarray] | None = None, conformers: Chem.Mol | None = None) -> Candidates:
         """Every pose :meth:`dock` chooses its ``k`` from (``2 k`` after a search), refined and
         Vina-scored but not ranked, with the pocket they were made in. ``placements``: heavy-atom
         placements to start from instead of sampled ones (e.g. to build a pose ranker's
-        training set); the other arguments as :meth:`dock`."""
+        training set); ``conformers``: the ligand's conformers as
+        :func:`~moldiff.docking.pose.embed_conformers` gave them for this docker and seed
+        (embedded here when not given); the other arguments as :meth:`dock`."""
         from moldiff.data.protein import pocket_graph
         from moldiff.vina.scorer import vina_available
 
@@ -266,7 +268,7 @@ class Docker:
         lig = prepare_ligand(mol, self.elements, where=where)
         prot, pocket, centre, size = read_site(protein, reference=reference, center=center, box=box,
                                                radius=self.model.radius if radius is None else radius)
-        confs = embed_conformers(lig, self.conformers, seed=seed, where=where)
+        confs = embed_conformers(lig, self.conformers, seed=seed, where=where) if conformers is None else conformers
         if placements is not None:
             placements = [np.asarray(p, dtype=float) for p in placements]
         elif self.placement == "random":

@@ -105,7 +105,7 @@ def make_pose_set(docker, protein, true_ligand: Chem.Mol, *, id: str, seed: int 
     placements += near_native_placements(true_pos, near_native, rng)
     # no placements asked for: the docker's own (the pocket model's), as in docking
     found = docker.candidates(protein, true_ligand, reference=true_ligand, seed=seed, placements=placements or None,
-                              name=id)
+                              name=id, conformers=confs)
     keep = [i for i, s in enumerate(found.scores) if np.isfinite(s)]
     if not keep:
         raise RuntimeError(f"{id}: no candidate pose could be scored")

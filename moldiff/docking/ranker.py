@@ -202,6 +202,12 @@ class PoseRanker:
         return self.network(**inputs).numpy()
 
     @torch.no_grad()
+    def set_logits(self, sets, *, encoded: _Encoded | None = None) -> list[np.ndarray]:
+        """The logits of every candidate of every pose set (one (P_k,) array per set);
+        ``encoded``: the sets' graphs, when already built."""
+        return _all_logits(self, _Encoded(sets, self.settings["cutoff"]) if encoded is None else encoded)
+
+    @torch.no_grad()
     def confidence(self, poses, scores, pocket) -> np.ndarray:
         """(P,) probability that each candidate is within 2 A of the true pose. ``poses``:
         RDKit molecules of one ligand (same atom order), ``scores``: their Vina scores (NaN:
@@ -302,17 +308,18 @@ def _top1_rmsd(rmsd, key) -> float:
     return float(np.asarray(rmsd)[np.argsort(key, kind="stable")[0]])
 
 
-def evaluate_rankings(sets, ranker: PoseRanker | None = None, *, encoded: _Encoded | None = None) -> dict:
+def evaluate_rankings(sets, ranker: PoseRanker | None = None, *, encoded: _Encoded | None = None,
+                      logits: list[np.ndarray] | None = None) -> dict:
     """Share of sets whose top-1 / top-3 candidate is within 2 A and the median RMSD of the
     top-1, ranked by Vina, by the ranker's confidence and combined (with ``ranker``), and the
     best any ranking could do (``oracle``: a correct candidate exists; its RMSD: the set's
-    lowest). ``encoded``: the sets' graphs, when already built."""
+    lowest). ``encoded``: the sets' graphs, when already built; ``logits``: the ranker's
+    (:meth:`PoseRanker.set_logits`), when already computed."""
     rows = {"vina": [], "oracle": []}
     if ranker is not None:
         rows.update(confidence=[], combined=[])
-        if encoded is None:
-            encoded = _Encoded(sets, ranker.settings["cutoff"])
-        logits = _all_logits(ranker, encoded)
+        if logits is None:
+            logits = ranker.set_logits(sets, encoded=encoded)
     for k, s in enumerate(sets):
         rows["vina"].append((_top_success(s.rmsd, s.score), _top_success(s.rmsd, s.score, 3),
                              _top1_rmsd(s.rmsd, s.score)))
