@@ -86,6 +86,8 @@ def main() -> None:
     p.add_argument("--n", type=int, default=4, help="designs per pocket")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--skip", type=int, default=0, help="skip the first K complexes (sorted by id) before --limit")
+    p.add_argument("--ids", nargs="+", default=None, metavar="ID",
+                   help="only these complexes (e.g. to rerun the ones a change can affect)")
     p.add_argument("--combine", nargs="+", default=None, metavar="RUN.json",
                    help="no designing: one summary over the designs of these runs (a run done in parts)")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
@@ -106,7 +108,13 @@ def main() -> None:
         summarize(rows, per_complex, runs[0]["settings"]["n"], args, [run["settings"] for run in runs])
         return
     model = load(args.model)
-    entries = find_complexes(args.data)[args.skip:][: args.limit]
+    entries = find_complexes(args.data)
+    if args.ids:
+        unknown = sorted(set(args.ids) - {e.id for e in entries})
+        if unknown:
+            raise SystemExit(f"--ids: no complex {', '.join(unknown)} in {args.data}")
+        entries = [e for e in entries if e.id in set(args.ids)]
+    entries = entries[args.skip:][: args.limit]
     rows, per_complex = [], []
     for entry in entries:
         start = time.perf_counter()

@@ -401,8 +401,11 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
     * ``vina_guidance``: the prediction moves down Vina's energy with the pocket at every step
       (:class:`~moldiff.diffusion.guidance.VinaGuidance`).
     * ``redraw``: a design whose Vina-form intermolecular energy with the pocket is above
-      :data:`REDRAW_MAX_ENERGY` is drawn again up to ``redraw`` times, keeping the draw of
-      lowest energy; a size drawn from the prior shrinks by :data:`REDRAW_SHRINK` each time.
+      :data:`REDRAW_MAX_ENERGY`, or that no molecule can be assembled from (two atoms within
+      :data:`~moldiff.chem.assemble.MIN_ATOM_GAP`; grown, in more than one piece), is drawn
+      again up to ``redraw`` times, keeping the best draw (one that can be assembled first,
+      then the lowest energy); a size drawn from the prior shrinks by :data:`REDRAW_SHRINK`
+      each time.
     * ``center_radius``: Å, the predicted ligand's centre kept this close to the pocket's
       (default :data:`DESIGN_CENTER_RADIUS`).
     * ``steps``, ``sampler``, ``time_power``, ``noise_scale``, ``seed``, ``batch_size``: as for
@@ -426,6 +429,7 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
     join the substituents into one molecule are drawn again. Without ``ligand`` / ``center`` /
     ``box`` the ligand is the site.
     """
+    from moldiff.chem.assemble import overlapping
     from moldiff.diffusion.pocket import pocket_batch_from, sample_in_pocket
     from moldiff.vina.atom_types import protein_xs_types, type_arrays
 
@@ -475,15 +479,15 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
 
     out = draw(sizes, "designing")
 
-    def badness(m, e):  # 0: fine; 1: overlaps the protein; 2: a grown design that would fall apart
-        if kept is not None and not grows_in_one_piece(m, kept.mol):
+    def badness(m, e):  # 0: fine; 1: overlaps the protein; 2: cannot be assembled, or grown, would fall apart
+        if m is None or overlapping(m.pos) or (kept is not None and not grows_in_one_piece(m, kept.mol)):
             return 2
         return 0 if e <= REDRAW_MAX_ENERGY else 1
 
     energies = [fit_energy(m, site, pocket_types) for m in out]
     rank = [badness(m, e) for m, e in zip(out, energies)]
     draws = [1] * n
-    for _ in range(opts.redraw):  # designs that overlap the protein (or, grown, fall apart) are drawn again
+    for _ in range(opts.redraw):  # designs that overlap the protein, cannot be assembled or fall apart: again
         bad = [i for i, r in enumerate(rank) if r]
         if not bad:
             break

@@ -77,8 +77,8 @@ class DesignOptions(SamplingOptions):
                                                               "from the protein, Å (default 2.8; 0: off)")
     join_fragments: bool = option(True, help="connectivity guidance: stray fragments moved onto the main one")
     vina_guidance: bool = option(True, help="energy guidance: the prediction moves down Vina's energy")
-    redraw: int = option(2, min=0, help="designs that overlap the protein are drawn again up to this many "
-                                        "times (0: off)")
+    redraw: int = option(2, min=0, help="designs that overlap the protein or cannot be assembled are drawn "
+                                        "again up to this many times (0: off)")
     center_radius: float | None = option(None, gt=0, help="the ligand's centre is kept this close to the "
                                                           "pocket's centre, Å (default 3)")
     relax: bool = option(True, help="restrained force-field relaxation of each assembled ligand")

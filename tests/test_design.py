@@ -254,6 +254,37 @@ def test_redraw_replaces_designs_that_overlap_the_protein(pocket_run, site):
         model.design_mol3d(protein, ligand=ligand, n=1, steps=2, redraw=-1)
 
 
+def test_redraw_replaces_designs_no_molecule_can_be_assembled_from(pocket_run, site, monkeypatch):
+    """Two atoms drawn on top of each other (as the design model sometimes does beside a kept
+    fragment) leave nothing to assemble: such a design is drawn again, like one that overlaps
+    the protein; without redraws it is returned as drawn."""
+    import moldiff
+    import moldiff.diffusion.pocket as pocket_module
+    from moldiff.chem.assemble import overlapping
+
+    protein, ligand = site
+    model = moldiff.load(pocket_run)
+    sample = pocket_module.sample_in_pocket
+    calls = []
+
+    def collapsing(*args, **kwargs):
+        made = sample(*args, **kwargs)
+        calls.append(len(made))
+        if len(calls) == 1:  # the first draw: atom 1 onto atom 0 in every design
+            for m in made:
+                m.pos[1] = m.pos[0] + 0.1
+        return made
+
+    monkeypatch.setattr(pocket_module, "sample_in_pocket", collapsing)
+    kwargs = {"ligand": ligand, "n": 3, "steps": 4, "num_atoms": 10, "seed": 1, "vina_guidance": False}
+    once, _, fits_once = generate(model, protein, redraw=0, **kwargs)
+    assert calls == [3] and all(overlapping(m.pos) for m in once) and [d for _, d in fits_once] == [1] * 3
+    calls.clear()
+    again, _, fits = generate(model, protein, redraw=1, **kwargs)
+    assert calls == [3, 3] and [d for _, d in fits] == [2] * 3
+    assert not any(np.allclose(m.pos[1], m.pos[0] + 0.1) for m in again)
+
+
 def test_redraw_shrinks_prior_sizes_only(pocket_run, site, monkeypatch):
     import moldiff
     import moldiff.diffusion.pocket as pocket_module

@@ -230,6 +230,19 @@ def _build(symbols, pos, charges, orders: dict, fix_charges: bool) -> Chem.Mol:
     return mol
 
 
+#: Å: heavy atoms closer than this are one atom drawn twice; no structure is assembled from them
+MIN_ATOM_GAP = 0.5
+
+
+def overlapping(pos) -> bool:
+    """Whether two of the positions (N, 3) lie closer than :data:`MIN_ATOM_GAP`."""
+    pos = np.asarray(pos, dtype=np.float64)
+    if len(pos) < 2:
+        return False
+    gaps = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)) + np.eye(len(pos)) * MIN_ATOM_GAP
+    return bool(gaps.min() < MIN_ATOM_GAP)
+
+
 def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15,
                     kept: Chem.Mol | None = None) -> Chem.Mol | None:
     """A sanitised RDKit molecule (with hydrogens placed in 3D) from generated heavy atoms.
@@ -244,10 +257,8 @@ def assemble_ligand(m: Mol3D, *, add_hydrogens: bool = True, scale: float = 1.15
     """
     symbols = list(m.symbols)
     pos = np.asarray(m.pos, dtype=np.float64)
-    if len(pos) > 1:
-        gaps = np.sqrt(((pos[:, None] - pos[None]) ** 2).sum(-1)) + np.eye(len(pos))
-        if gaps.min() < 0.5:  # atoms on top of each other: no structure (and RDKit's 3D stereo fails)
-            return None
+    if overlapping(pos):  # atoms on top of each other: no structure (and RDKit's 3D stereo fails)
+        return None
     bonds = connectivity(symbols, pos, scale)
     charges = np.zeros(len(symbols), dtype=int) if m.charge is None else np.array(m.charge, dtype=int)
     given: dict = {}
