@@ -327,13 +327,13 @@ class BondModel(TrainedModel):
     @classmethod
     def from_module(cls, module) -> BondModel:
         """Wrap a :class:`~moldiff.training.module.FlowModule` (its EMA weights)."""
-        sampling = module.run_config.get("sampling", {})
+        sampling, flow = module.run_config.get("sampling", {}), module.run_config.get("flow", {})
         return cls(module.ema.module, module.elements, module.num_atoms_hist.cpu().numpy(),
                    {k: v.cpu() for k, v in module.priors.items()}, module.charges.tolist(),
                    coord_scale=module.coord_scale, default_steps=sampling.get("steps", 100),
                    default_time_power=sampling.get("time_power", 1.0),
-                   cat_noise=module.run_config.get("flow", {}).get("cat_noise", 1.0),
-                   last_step=module.run_config.get("flow", {}).get("last_step", "argmax"), config=module.run_config)
+                   cat_noise=flow.get("cat_noise", 1.0), last_step=flow.get("last_step", "argmax"),
+                   config=module.run_config)
 
     def options(self, cls=SamplingOptions, options=None, **values):
         from moldiff.errors import InputError

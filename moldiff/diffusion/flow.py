@@ -192,15 +192,16 @@ def sample_flow(network, num_atoms: torch.Tensor, priors: dict, coord_scale: flo
     batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms)
     n_graphs = len(num_atoms)
     edge_index = full_edges(batch)
+    if last_step not in ("sample", "argmax"):
+        raise ValueError(f"last_step must be 'sample' or 'argmax', not {last_step!r}")
     rev = reverse_edges(edge_index, len(batch))
     upper = upper_pairs(edge_index)
+    up_idx = upper.nonzero().squeeze(1)
     pos = prior_coords(batch, coord_scale, n_graphs, generator=generator)
     atom_type = sample_categorical(priors["atom_type"], (len(batch),), generator=generator)
     charge = sample_categorical(priors["charge"], (len(batch),), generator=generator)
     bond = sample_categorical(priors["bond_type"], (edge_index.shape[1],), generator=generator)
     bond = torch.where(upper, bond, bond[rev])
-    if last_step not in ("sample", "argmax"):
-        raise ValueError(f"last_step must be 'sample' or 'argmax', not {last_step!r}")
     grid = time_grid(steps, time_power, device)
     sc = None
     for k in range(steps):
@@ -214,21 +215,16 @@ def sample_flow(network, num_atoms: torch.Tensor, priors: dict, coord_scale: flo
             pos = probs["pos"]
         else:
             pos = pos + dt * (probs["pos"] - pos) / (1.0 - t)
-        up_idx = upper.nonzero().squeeze(1)
         bond_probs = (probs["bond_type"][up_idx] + probs["bond_type"][rev[up_idx]]) / 2
         if k == steps - 1 and last_step == "argmax":
-            atom_type, charge = probs["atom_type"].argmax(1), probs["charge"].argmax(1)
-            bond = bond.clone()
-            bond[up_idx] = bond_probs.argmax(1)
-            bond[rev[up_idx]] = bond[up_idx]
-            if callback is not None:
-                callback(k, {"pos": pos, "atom_type": atom_type, "charge": charge, "bond_type": bond})
-            break
-        tn = torch.full((len(batch),), t, device=device)
-        atom_type = jump(atom_type, probs["atom_type"], tn, dt, priors["atom_type"], cat_noise, generator=generator)
-        charge = jump(charge, probs["charge"], tn, dt, priors["charge"], cat_noise, generator=generator)
-        new_up = jump(bond[up_idx], bond_probs, torch.full((len(up_idx),), t, device=device), dt,
-                      priors["bond_type"], cat_noise, generator=generator)
+            atom_type, charge, new_up = probs["atom_type"].argmax(1), probs["charge"].argmax(1), bond_probs.argmax(1)
+        else:
+            tn = torch.full((len(batch),), t, device=device)
+            atom_type = jump(atom_type, probs["atom_type"], tn, dt, priors["atom_type"], cat_noise,
+                             generator=generator)
+            charge = jump(charge, probs["charge"], tn, dt, priors["charge"], cat_noise, generator=generator)
+            new_up = jump(bond[up_idx], bond_probs, torch.full((len(up_idx),), t, device=device), dt,
+                          priors["bond_type"], cat_noise, generator=generator)
         bond = bond.clone()
         bond[up_idx] = new_up
         bond[rev[up_idx]] = new_up
