@@ -93,6 +93,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-vina-guidance", action="store_true", help="energy guidance off")
+    p.add_argument("--drop-strays", type=int, default=None,
+                   help="stray fragments of up to this many heavy atoms dropped (default: the model's, 3; 0: off)")
     p.add_argument("--posebusters", choices=["dock", "full", "fast", "off"], default="dock")
     p.add_argument("--sdf-dir", default=None, help="keep the designs (one SDF per complex)")
     p.add_argument("--json", default=None)
@@ -134,7 +136,8 @@ def main() -> None:
         keep = {"hop": crystal} if args.mode == "hop" else {"fixed": piece, "num_atoms": crystal.GetNumHeavyAtoms()}
         try:
             mols = model.design(entry.protein, ligand=crystal, n=args.n, steps=args.steps, seed=args.seed,
-                                vina_guidance=not args.no_vina_guidance, **keep)
+                                vina_guidance=not args.no_vina_guidance, **keep,
+                                **({} if args.drop_strays is None else {"drop_strays": args.drop_strays}))
         except InputError as e:  # an element the model does not generate among the kept atoms
             per_complex.append({"id": entry.id, "skipped": str(e)})
             print(per_complex[-1], flush=True)
@@ -149,6 +152,7 @@ def main() -> None:
             rows.append({"id": entry.id, "assembled": m is not None, "valid": k in scored,
                          "kept_exactly": m is not None and kept_exactly(m, piece),
                          "connected": m is not None and is_connected(m),
+                         "dropped_atoms": m.GetIntProp("moldiff_dropped_atoms") if m is not None else None,
                          "new_core": None if core is None else m is not None and m.GetProp("moldiff_core") != core,
                          "posebusters": r.get("posebusters"), "clash": r.get("clash"), "vina": r.get("vina"),
                          "qed": r.get("qed"), "sa": r.get("sa"), "smiles": r.get("smiles")})
@@ -180,6 +184,10 @@ def summarize(rows: list, per_complex: list, n: int, args, settings: list) -> No
     done = [c for c in per_complex if "skipped" not in c]
     summary = {"complexes": len(per_complex), "grown": len(done), "designs": len(rows),
                "kept_exactly": share("kept_exactly"), "connected": share("connected"), "valid": share("valid"),
+               # connected as generated: no stray fragment dropped (rows of runs before the option count as such)
+               "connected_without_dropping": float(np.mean([bool(r["connected"]) and not r.get("dropped_atoms")
+                                                            for r in rows])) if rows else None,
+               "designs_with_atoms_dropped": sum(bool(r.get("dropped_atoms")) for r in rows),
                "valid_connected_kept": float(np.mean([r["valid"] and r["connected"] and r["kept_exactly"]
                                                       for r in rows])) if rows else None,
                "posebusters_valid": share("posebusters"),

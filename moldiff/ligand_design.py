@@ -327,6 +327,31 @@ def grows_in_one_piece(m, kept) -> bool:
     return nx.is_connected(graph)
 
 
+def drop_strays(mol, kept: int, max_atoms: int) -> tuple:
+    """``(molecule, heavy atoms dropped)``: ``mol`` without the fragments apart from the one
+    holding its first ``kept`` atoms (the kept ones of a grown design), when those all lie in one
+    fragment and the others hold at most ``max_atoms`` heavy atoms in all; otherwise ``mol``
+    unchanged and 0. Atom order, properties and the conformer of what stays are kept."""
+    from rdkit import Chem
+
+    frags = Chem.GetMolFrags(mol)
+    if len(frags) < 2 or max_atoms <= 0:
+        return mol, 0
+    home = [f for f in frags if 0 in f]
+    if not home or not set(range(kept)) <= set(home[0]):
+        return mol, 0
+    stray = sorted((i for f in frags if f is not home[0] for i in f), reverse=True)
+    heavy = sum(mol.GetAtomWithIdx(i).GetAtomicNum() > 1 for i in stray)
+    if heavy > max_atoms:
+        return mol, 0
+    edit = Chem.RWMol(mol)
+    for i in stray:  # from the highest index: the kept atoms (the first) keep theirs
+        edit.RemoveAtom(i)
+    out = edit.GetMol()
+    Chem.SanitizeMol(out)
+    return out, heavy
+
+
 def sample_ligand_sizes(size_pairs: torch.Tensor, num_pocket_atoms: int, n: int, num_atoms_hist=None, *,
                         neighbours: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
     """Ligand heavy-atom counts for a pocket of ``num_pocket_atoms`` atoms.
@@ -525,7 +550,10 @@ def design(model, protein, *, ligand=None, center=None, box=None, options: Desig
     ``fixed`` (fragment growing, see :func:`generate`): the kept heavy atoms are each design's
     first atoms, with the fragment's elements, charges, coordinates and bonds exactly; new bonds
     reach them only where the fragment had hydrogens; the relaxation holds them fixed. SD
-    property ``moldiff_kept_atoms``: their number. ``hop``, ``core`` (scaffold hopping, see
+    property ``moldiff_kept_atoms``: their number. ``drop_strays``: a design whose kept atoms
+    lie in one molecule beside stray fragments of at most this many heavy atoms in all (a lone
+    atom the redraws did not get rid of) is that molecule (:func:`drop_strays`); SD property
+    ``moldiff_dropped_atoms``: the heavy atoms dropped. ``hop``, ``core`` (scaffold hopping, see
     :func:`generate`): SD property ``moldiff_core``, the new core's SMILES (:func:`new_core`).
     """
     from moldiff.chem.assemble import assemble_ligand, relax_ligand
@@ -555,7 +583,9 @@ def design(model, protein, *, ligand=None, center=None, box=None, options: Desig
             mol.SetIntProp("moldiff_heavy_atoms", m.num_atoms)
             mol.SetIntProp("moldiff_draws", draws)
             if kept is not None:
+                mol, dropped = drop_strays(mol, kept.GetNumAtoms(), opts.drop_strays)
                 mol.SetIntProp("moldiff_kept_atoms", kept.GetNumAtoms())
+                mol.SetIntProp("moldiff_dropped_atoms", dropped)
                 if given.region is not None:
                     mol.SetProp("moldiff_core", new_core(mol, kept.GetNumAtoms()))
                 conf = mol.GetConformer()  # exactly as given: a molecule from a worker has float32 coordinates

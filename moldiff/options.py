@@ -82,6 +82,9 @@ class DesignOptions(SamplingOptions):
     center_radius: float | None = option(None, gt=0, help="the ligand's centre is kept this close to the "
                                                           "pocket's centre, Å (default 3)")
     relax: bool = option(True, help="restrained force-field relaxation of each assembled ligand")
+    drop_strays: int = option(3, min=0, help="grown, linked or hopped designs: stray fragments of up to this "
+                                             "many heavy atoms apart from the kept atoms' molecule are "
+                                             "dropped (0: kept)")
 
 
 @dataclass

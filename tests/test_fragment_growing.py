@@ -132,6 +132,26 @@ def test_assembly_keeps_the_fragments_bonds_and_its_closed_atoms(fragment):
     assert all(mol.GetBondBetweenAtoms(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) is not None for b in kept.GetBonds())
 
 
+def test_stray_atoms_beside_a_grown_molecule_are_dropped_and_nothing_else():
+    from moldiff.ligand_design import drop_strays
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("c1ccccc1CCO.N.C"))   # kept: the ring (atoms 0-5); strays N and C
+    AllChem.EmbedMolecule(mol, randomSeed=7)
+    mol.SetProp("_Name", "design")
+    out, dropped = drop_strays(mol, 6, 3)
+    assert dropped == 2 and Chem.MolToSmiles(Chem.RemoveHs(out)) == "OCCc1ccccc1"
+    assert len(Chem.GetMolFrags(out)) == 1 and out.GetProp("_Name") == "design"
+    keep = list(Chem.GetMolFrags(mol)[0])   # what stays, in its order
+    assert np.array_equal(out.GetConformer().GetPositions(), mol.GetConformer().GetPositions()[keep])
+    assert [a.GetSymbol() for a in out.GetAtoms()] == [mol.GetAtomWithIdx(i).GetSymbol() for i in keep]
+    for limit in (0, 1):  # more stray heavy atoms than allowed: unchanged
+        same, none = drop_strays(mol, 6, limit)
+        assert same is mol and none == 0
+    linked = Chem.AddHs(Chem.MolFromSmiles("c1ccccc1.CCO"))   # kept atoms in two pieces (an unjoined link)
+    AllChem.EmbedMolecule(linked, randomSeed=7)
+    assert drop_strays(linked, 8, 3) == (linked, 0)
+
+
 def test_fix_on_the_command_line_and_its_refusals(local_complex, fragment, tmp_path):
     protein, _ = local_complex
     out = tmp_path / "grown.sdf"
