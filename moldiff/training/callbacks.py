@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,67 @@ class SampleEvaluateCallback(pl.Callback):
             write_sdf(model.to_rdkit(mols3d), self.out_dir / f"epoch{trainer.current_epoch:04d}.sdf")
 
 
+class RunCSVLogger(CSVLogger):
+    """Lightning's CSV logger, which also takes a step's row ahead of Lightning
+    (:meth:`log_step_ahead`) and then drops Lightning's identical copy of it.
+
+    Lightning writes a step's metrics only after the step's ``on_train_batch_end`` hooks, where
+    checkpoints are saved; a run killed between the two would resume after a step whose row was
+    never written. :class:`ResumableData` hands the row over before the checkpoint instead.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._ahead: tuple[int, dict] | None = None
+
+    def log_step_ahead(self, metrics: dict, step: int) -> None:
+        super().log_metrics(metrics, step)
+        self._ahead = (step, dict(metrics))
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead == (step, dict(metrics)):
+            return  # already logged by log_step_ahead
+        super().log_metrics(metrics, step)
+
+
+def _step_row(trainer: pl.Trainer) -> tuple[dict, int] | None:
+    """The row (scalar metrics, step) Lightning will log for the training step that just ended, or
+    None where it logs none (accumulating, between ``log_every_n_steps``, or a Lightning without
+    these internals: then the row is simply logged later, as Lightning does)."""
+    from lightning_fabric.utilities.apply_func import convert_tensors_to_scalars
+
+    try:
+        loop, connector = trainer.fit_loop, trainer._logger_connector
+        if (loop._should_accumulate() and trainer.lightning_module.automatic_optimization) \
+                or not connector.should_update_logs:
+            return None
+        row = convert_tensors_to_scalars(dict(connector.metrics["log"]))
+        step = row.pop("step", None)
+        if step is None:
+            row.setdefault("epoch", trainer.current_epoch)
+            step = loop.epoch_loop._batches_that_stepped
+        return (row, int(step)) if row else None
+    except AttributeError:
+        return None
+
+
 class ResumableData(pl.Callback):
     """Tells a resumable training loader (:class:`~moldiff.data.datamodule.ResumableLoader`) how
     many batches of the epoch are trained on, after every step and before any checkpoint of that
     step is written (Lightning runs checkpoint callbacks last), so a run killed mid-epoch resumes
-    at the next unseen batch instead of starting the epoch again; and flushes the loggers before
-    each checkpoint, so the logs hold every checkpointed step."""
+    at the next unseen batch instead of starting the epoch again; hands the step's metrics to the
+    :class:`RunCSVLogger` at the same point and flushes the loggers before each checkpoint, so
+    the logs hold every checkpointed step."""
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         loader = trainer.train_dataloader
         if hasattr(loader, "mark_trained"):
             loader.mark_trained(batch_idx + 1)
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, RunCSVLogger)]
+        if loggers and trainer.is_global_zero and (row := _step_row(trainer)) is not None:
+            for logger in loggers:
+                logger.log_step_ahead(*row)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module, checkpoint: dict) -> None:
         # the logs reach the disk before the checkpoint that makes their steps final: a run

@@ -13,10 +13,12 @@ log = logging.getLogger(__name__)
 
 
 def _loggers(cfg: TrainConfig, out: Path):
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    from moldiff.training.callbacks import RunCSVLogger
 
     # a new version_N folder per (re)start: a resumed run never overwrites earlier logs
-    loggers = [CSVLogger(str(out), name="logs")]
+    loggers = [RunCSVLogger(str(out), name="logs")]
     if cfg.trainer.tensorboard:
         try:
             loggers.append(TensorBoardLogger(str(out), name="tensorboard"))
