@@ -124,7 +124,7 @@ def main() -> None:
         core = None
         if args.mode == "hop":
             try:
-                _, piece, region, core, _ = hop_fragment(crystal)
+                _, piece, region, core, _, _ = hop_fragment(crystal)
             except InputError as e:
                 piece, why = None, str(e).split(": ", 1)[-1]
         else:

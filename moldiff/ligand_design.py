@@ -138,8 +138,9 @@ class Kept(NamedTuple):
     frame, ``h`` (K, F) encoded features, ``closed`` (K,) the atoms that take no new bond,
     ``ends`` (2,) the atoms a linker joins (linking, else ``None``), ``region`` (M, 3) the replaced
     core's positions (scaffold hopping, else ``None``), ``names`` the sources for messages,
-    ``core_smiles`` the replaced core as SMILES without stereo and ``exits`` (E, 3) the positions
-    of its atoms bonded to kept ones (scaffold hopping)."""
+    ``core_smiles`` the replaced core as SMILES without stereo, ``exits`` (E, 3) the positions
+    of its atoms bonded to kept ones and ``path`` (P, 3) those of its other atoms on the shortest
+    paths joining the exits (scaffold hopping; :func:`core_path`)."""
 
     mol: object
     pos: np.ndarray
@@ -150,12 +151,21 @@ class Kept(NamedTuple):
     names: str
     core_smiles: str | None = None
     exits: np.ndarray | None = None
+    path: np.ndarray | None = None
 
     @property
     def known(self) -> tuple:
         """The ``known`` argument of :func:`~moldiff.diffusion.pocket.sample_in_pocket`."""
         return (torch.as_tensor(self.pos, dtype=torch.float32), self.h, self.closed, self.ends, self.region,
-                self.exits)
+                self.held)
+
+    @property
+    def held(self) -> np.ndarray | None:
+        """(E + P, 3) where the first new atoms of a scaffold hop are held, one each: the exits,
+        then the path between them (``None`` unless hopping)."""
+        if self.exits is None:
+            return None
+        return self.exits if self.path is None else np.concatenate([self.exits, self.path])
 
 
 def kept_atoms(model, fixed=None, *, hop=None, core: str | None = None) -> Kept | None:
@@ -180,9 +190,9 @@ def kept_atoms(model, fixed=None, *, hop=None, core: str | None = None) -> Kept 
         raise InputError("a core (SMARTS) is what scaffold hopping replaces: it needs the ligand (hop)")
     if fixed is None and hop is None:
         return None
-    region = core_smiles = exits = None
+    region = core_smiles = exits = path = None
     if hop is not None:
-        name, mol, region, core_smiles, exits = hop_fragment(hop, core)
+        name, mol, region, core_smiles, exits, path = hop_fragment(hop, core)
         pieces = [(name, mol)]
         _check_elements(model, mol, name)
     else:
@@ -208,7 +218,7 @@ def kept_atoms(model, fixed=None, *, hop=None, core: str | None = None) -> Kept 
     closed = torch.tensor([kept_room(a) == 0 for a in kekule.GetAtoms()])
     ends = link_ends(kekule, closed) if len(pieces) > 1 else None
     return Kept(kekule, mol.GetConformer().GetPositions().astype(np.float64), model.codec.encode(types, charges),
-                closed, ends, region, names, core_smiles, exits)
+                closed, ends, region, names, core_smiles, exits, path)
 
 
 def core_atoms(mol, core: str | None = None, name: str = "ligand") -> list[int]:
@@ -257,9 +267,46 @@ def core_atoms(mol, core: str | None = None, name: str = "ligand") -> list[int]:
     return sorted(inside)
 
 
+def core_path(mol, core: list[int], exits: list[int]) -> list[int]:
+    """The atoms of ``core`` (indices into ``mol``), exits left out, on shortest paths through
+    the core that join its ``exits``: a tree grown from the first exit, adding at each step the
+    exit fewest bonds away from it with its path (Takahashi-Matsuyama's approximation of the
+    Steiner tree). Holding new atoms there keeps every substituent reachable from every other
+    through the new core; an exit the core does not reach is left out."""
+    inside = set(core)
+    tree, order = {exits[0]}, []
+    todo = [e for e in exits[1:] if e != exits[0]]
+    while todo:
+        parent, seen, frontier = {}, set(tree), sorted(tree)  # breadth-first from the whole tree
+        found = None
+        while frontier and found is None:
+            step = []
+            for a in frontier:
+                for nb in mol.GetAtomWithIdx(a).GetNeighbors():
+                    b = nb.GetIdx()
+                    if b in inside and b not in seen:
+                        seen.add(b)
+                        parent[b] = a
+                        step.append(b)
+                        if b in todo and found is None:
+                            found = b
+            frontier = step
+        if found is None:
+            break
+        todo.remove(found)
+        a = found
+        while a not in tree:
+            tree.add(a)
+            if a not in exits:
+                order.append(a)
+            a = parent[a]
+    return order
+
+
 def hop_fragment(ligand, core: str | None = None, source: str = "ligand"):
-    """``(name, substituents, core positions (M, 3), core SMILES, exits (E, 3))`` for scaffold
-    hopping (exits: the core atoms bonded to substituents, in index order): the heavy atoms of
+    """``(name, substituents, core positions (M, 3), core SMILES, exits (E, 3), path (P, 3))`` for
+    scaffold hopping (exits: the core atoms bonded to substituents, in index order; path: the
+    other core atoms joining them, :func:`core_path`): the heavy atoms of
     ``ligand`` (a molecule with 3D coordinates in the protein's frame, or a file) outside its core
     (:func:`core_atoms`), with their hydrogens as they were and, as property
     :data:`~moldiff.chem.assemble.KEPT_ROOM`, the bonds to the core each had (the new core bonds
@@ -288,12 +335,13 @@ def hop_fragment(ligand, core: str | None = None, source: str = "ligand"):
                                                           (b.GetEndAtomIdx(), b.GetBeginAtomIdx()))
                     if c in inside and o not in inside})
     exit_pos = mol.GetConformer().GetPositions()[exits]
+    path_pos = mol.GetConformer().GetPositions()[core_path(mol, sorted(inside), exits)].reshape(-1, 3)
     core_smiles = Chem.MolFragmentToSmiles(mol, atomsToUse=sorted(inside), isomericSmiles=False)
     for i in sorted(inside, reverse=True):
         rw.RemoveAtom(i)
     kept = rw.GetMol()
     Chem.SanitizeMol(kept)
-    return name, kept, core_pos, core_smiles, exit_pos
+    return name, kept, core_pos, core_smiles, exit_pos, path_pos
 
 
 def hop_sizes(core_size: int, n: int) -> torch.Tensor:
@@ -484,7 +532,7 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
             i, j = kept.ends.tolist()
             sizes, sized = k + linker_sizes(float(np.linalg.norm(kept.pos[i] - kept.pos[j])), n), True
         if num_atoms is None and kept.region is not None:  # about the replaced core's size, an atom per exit
-            sizes, sized = k + torch.clamp(hop_sizes(len(kept.region), n), min=len(kept.exits)), True
+            sizes, sized = k + torch.clamp(hop_sizes(len(kept.region), n), min=len(kept.held)), True
         sizes = torch.clamp(sizes, min=k + 1)  # at least one new atom
     gen = torch.Generator(device=model.device).manual_seed(opts.seed)
     guidance = design_guidance(opts, xs)

@@ -41,7 +41,7 @@ def test_the_substituents_keep_their_hydrogens_and_take_bonds_only_where_the_cor
     from moldiff.ligand_design import hop_fragment
 
     mol = _placed("NCc1ccc(O)cc1C(=O)N")  # aminomethyl, hydroxy, amide on a benzene
-    name, kept, region, core, exits = hop_fragment(mol)
+    name, kept, region, core, exits, path = hop_fragment(mol)
     assert core == "c1ccccc1"
     assert np.array_equal(region, mol.GetConformer().GetPositions()[[2, 3, 4, 5, 7, 8]])
     assert Chem.MolToSmiles(kept, allHsExplicit=True).count(".") == 2  # three pieces
@@ -49,6 +49,21 @@ def test_the_substituents_keep_their_hydrogens_and_take_bonds_only_where_the_cor
     assert [kept_room(a) for a in kept.GetAtoms()] == [0, 1, 1, 1, 0, 0]
     assert [a.GetTotalNumHs() for a in kept.GetAtoms()] == [2, 2, 1, 0, 0, 2]
     assert all(a.HasProp(KEPT_ROOM) for a in kept.GetAtoms())
+
+
+def test_the_held_path_joins_every_exit_through_the_old_core_by_fewest_bonds():
+    from moldiff.ligand_design import core_atoms, core_path, hop_fragment
+
+    biphenyl = _placed("Cc1ccc(cc1)-c1ccc(C)cc1")  # methyls para on both rings: the path crosses both
+    core = core_atoms(biphenyl)
+    assert core_path(biphenyl, core, [1, 10]) == [9, 8, 7, 4, 3, 2]  # exit 10 back to exit 1, 6 atoms
+    ortho = _placed("Cc1ccccc1C")                                       # neighbouring exits: nothing between
+    assert core_path(ortho, core_atoms(ortho), [1, 6]) == []
+    three = _placed("NCc1ccc(O)cc1C(=O)N")                              # exits 2, 5, 8: one atom (7) joins 5
+    assert core_path(three, core_atoms(three), [2, 5, 8]) == [7]
+    *_, exits, path = hop_fragment(three)
+    assert np.array_equal(path, three.GetConformer().GetPositions()[[7]]) and len(exits) == 3
+    assert core_path(_placed("CC.c1ccccc1"), [2, 3, 4, 5, 6, 7], [2, 0]) == []   # an exit out of reach: left out
 
 
 def test_hopped_designs_keep_the_substituents_and_join_them_with_a_new_core(local_complex):
@@ -59,7 +74,7 @@ def test_hopped_designs_keep_the_substituents_and_join_them_with_a_new_core(loca
 
     protein, ligand = local_complex
     core = "c1ccccc1"  # the trimethoxyphenyl's ring: its three methoxy groups and the amine N are kept
-    _, kept, region, old, exits = hop_fragment(read_ligand(ligand, hydrogens="remove"), core)
+    _, kept, region, old, exits, path = hop_fragment(read_ligand(ligand, hydrogens="remove"), core)
     k = kept.GetNumAtoms()
     assert old == "c1ccccc1" and len(exits) == 4 and k == 21
     mols = moldiff.design(protein, hop=ligand, core=core, n=4, steps=30, seed=0)

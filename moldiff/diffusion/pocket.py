@@ -105,15 +105,16 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     ``fixed_h``: the ligands' encoded atom features when they are given (docking), all
     molecules in order. ``time_power``, ``noise_scale``: the step grid and temperature
     (:func:`~moldiff.diffusion.generate.sample_molecules`). ``known``: ``(pos (K, 3), h (K, F),
-    closed (K,) bool[, ends (2,)[, region (M, 3)[, exits (E, 3)]]])``, atoms every ligand keeps (protein frame, encoded features,
+    closed (K,) bool[, ends (2,)[, region (M, 3)[, held (E, 3)]]])``, atoms every ligand keeps (protein frame, encoded features,
     the ones with no hydrogen to give up; fragment growing): the first K atoms of each ligand,
     generated around and returned exactly as given; other atoms are joined to open kept atoms
     only and kept off closed ones (:class:`_KeepOff`). ``ends``: linking -- two kept atoms the
     other atoms bridge: they are held within :data:`LINK_TUBE` Å of the segment between them
     (:class:`_Bridge`). ``region``: scaffold hopping -- the replaced core's atoms (protein frame):
-    the other atoms are held within :data:`HOP_REACH` Å of them, and with ``exits`` (the old core
-    atoms bonded to kept ones) the first E new atoms within :data:`EXIT_REACH` Å of those, one
-    each, so that every kept substituent finds a new atom to bond to (:class:`_Near`).
+    the other atoms are held within :data:`HOP_REACH` Å of them, and with ``held`` (the old core
+    atoms bonded to kept ones, then those on the shortest paths joining them) the first E new
+    atoms within :data:`EXIT_REACH` Å of those, one each, so that every kept substituent finds a
+    new atom to bond to and a chain of new atoms to the others (:class:`_Near`).
     ``guidance_scale``: classifier-free guidance on the pocket
     (:class:`~moldiff.diffusion.wrappers.PocketFreeGuidance`; a model trained with pocket
     dropout); ``None`` or 1: the plain pocket model."""
@@ -202,7 +203,8 @@ class _Bridge:
 #: Å: in scaffold hopping, the new atoms are kept this close to some atom of the core they replace
 #: (the new core takes the old one's place in the pocket, its shape free within that reach)
 HOP_REACH = 1.5
-#: Å: ... and the new atom given each exit (an old core atom bonded to a kept one) this close to it
+#: Å: ... and the new atom given each exit (an old core atom bonded to a kept one) or each old
+#: core atom on the paths between exits this close to it
 EXIT_REACH = 0.3
 
 
