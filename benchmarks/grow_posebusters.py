@@ -13,6 +13,12 @@ bond added between them) and scored with :func:`moldiff.metrics.pocket.evaluate_
 SA). Shares are of all designs (a design that could not be assembled counts as failing).
 Prints one JSON line per complex and a summary; ``--json`` writes everything with the machine.
 
+``--mode link`` cuts the crystal ligand at two acyclic single bonds into two end pieces (4+ heavy
+atoms each) and the 2+ atoms between them (:func:`linker_cut`), keeps the two ends in the crystal
+pose and generates a linker between them (``moldiff.design(..., fixed=[A, B])``, the linker's size
+the model's choice from the gap it bridges): the same checks, and per complex the crystal
+linker's size beside the designs' (``linker_atoms``, ``new_atoms``).
+
 ``--mode hop`` (scaffold hopping) keeps instead the crystal ligand's substituents (all but its
 Murcko scaffold; complexes whose ligand has no ring or no substituent are passed over) and
 generates a new core between them (``moldiff.design(..., hop=crystal)``, sizes about the old
@@ -63,6 +69,58 @@ def largest_piece(mol: Chem.Mol) -> Chem.Mol | None:
     return None
 
 
+def _sanitized_part(mol: Chem.Mol, atoms) -> Chem.Mol | None:
+    """The atoms ``atoms`` of ``mol`` alone (crystal coordinates; an atom that loses a neighbour
+    takes the hydrogen it leaves), or ``None`` where RDKit cannot sanitise them."""
+    rw = Chem.RWMol(mol)
+    for atom in rw.GetAtoms():
+        atom.SetNoImplicit(False)
+    for i in sorted(set(range(mol.GetNumAtoms())) - set(atoms), reverse=True):
+        rw.RemoveAtom(i)
+    out = rw.GetMol()
+    try:
+        Chem.SanitizeMol(out)
+    except (ValueError, RuntimeError):
+        return None
+    return out
+
+
+def linker_cut(mol: Chem.Mol, min_end: int = 4, min_linker: int = 2) -> tuple | None:
+    """Two fragments to link back, ``(A, B, linker heavy atoms)``: ``mol`` (heavy atoms, crystal
+    coordinates) cut at two acyclic single bonds into three parts, the middle one (at least
+    ``min_linker`` atoms, joined to both others) taken out; of all such cuts whose two end parts
+    hold at least ``min_end`` atoms each and sanitise alone, the one with the largest smaller end,
+    then the longest linker. ``None`` where there is none."""
+    from itertools import combinations
+
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")  # the cuts that do not sanitise are passed over, not reported
+    singles = [b.GetIdx() for b in mol.GetBonds() if b.GetBondType() == Chem.BondType.SINGLE and not b.IsInRing()]
+    cuts = []
+    for i, j in combinations(singles, 2):
+        parts = Chem.GetMolFrags(Chem.FragmentOnBonds(mol, [i, j], addDummies=False), sanitizeFrags=False)
+        if len(parts) != 3:
+            continue
+        ends = {mol.GetBondWithIdx(i).GetBeginAtomIdx(), mol.GetBondWithIdx(i).GetEndAtomIdx()}
+        other = {mol.GetBondWithIdx(j).GetBeginAtomIdx(), mol.GetBondWithIdx(j).GetEndAtomIdx()}
+        middle = [p for p in parts if set(p) & ends and set(p) & other]
+        if len(middle) != 1 or len(middle[0]) < min_linker:
+            continue
+        a, b = sorted((p for p in parts if p is not middle[0]), key=min)
+        if min(len(a), len(b)) < min_end:
+            continue
+        cuts.append(((min(len(a), len(b)), len(middle[0])), a, b))
+    try:
+        for (_, linker), a, b in sorted(cuts, key=lambda c: c[0], reverse=True):
+            a, b = _sanitized_part(mol, a), _sanitized_part(mol, b)
+            if a is not None and b is not None:
+                return a, b, linker
+        return None
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
 def kept_exactly(design: Chem.Mol, piece: Chem.Mol) -> bool:
     k = piece.GetNumAtoms()
     if design.GetNumAtoms() < k:
@@ -81,8 +139,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/posebusters_dev")
     p.add_argument("--model", default="pocket_design")
-    p.add_argument("--mode", choices=["grow", "hop"], default="grow",
-                   help="grow: the largest BRICS piece kept; hop: the substituents kept, the core generated anew")
+    p.add_argument("--mode", choices=["grow", "hop", "link"], default="grow",
+                   help="grow: the largest BRICS piece kept; hop: the substituents kept, the core generated anew; "
+                        "link: two end pieces kept, a linker generated between them")
     p.add_argument("--n", type=int, default=4, help="designs per pocket")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--skip", type=int, default=0, help="skip the first K complexes (sorted by id) before --limit")
@@ -127,13 +186,18 @@ def main() -> None:
                 _, piece, region, core, _, _ = hop_fragment(crystal)
             except InputError as e:
                 piece, why = None, str(e).split(": ", 1)[-1]
+        elif args.mode == "link":
+            cut = linker_cut(crystal)
+            piece, why = (None, "no two pieces of 4+ atoms joined by 2+ atoms") if cut is None else \
+                (Chem.CombineMols(cut[0], cut[1]), None)
         else:
             piece, why = largest_piece(crystal), "no BRICS piece of 4+ atoms"
         if piece is None:
             per_complex.append({"id": entry.id, "skipped": why})
             print(per_complex[-1], flush=True)
             continue
-        keep = {"hop": crystal} if args.mode == "hop" else {"fixed": piece, "num_atoms": crystal.GetNumHeavyAtoms()}
+        keep = ({"hop": crystal} if args.mode == "hop" else {"fixed": [cut[0], cut[1]]} if args.mode == "link" else
+                {"fixed": piece, "num_atoms": crystal.GetNumHeavyAtoms()})  # a linker's size: the model's choice
         try:
             mols = model.design(entry.protein, ligand=crystal, n=args.n, steps=args.steps, seed=args.seed,
                                 vina_guidance=not args.no_vina_guidance, **keep,
@@ -163,6 +227,9 @@ def main() -> None:
                             "connected": float(np.mean([r["connected"] for r in mine])),
                             "posebusters": float(np.mean([bool(r["posebusters"]) for r in mine])),
                             **({} if core is None else {"core": core, "core_atoms": len(region)}),
+                            **({"linker_atoms": cut[2], "new_atoms": [None if m is None else m.GetNumHeavyAtoms() -
+                                                                       piece.GetNumAtoms() for m in mols]}
+                               if args.mode == "link" else {}),
                             "vina": metrics.get("vina"), "reference_vina": metrics.get("reference_vina"),
                             "vina_error": metrics.get("vina_error")})
         print(per_complex[-1], flush=True)
