@@ -55,17 +55,9 @@ def largest_piece(mol: Chem.Mol) -> Chem.Mol | None:
     for piece in pieces:
         if len(piece) < 4 or len(piece) == mol.GetNumAtoms():
             continue
-        rw = Chem.RWMol(mol)
-        for atom in rw.GetAtoms():  # atoms losing a neighbour get the hydrogen it leaves
-            atom.SetNoImplicit(False)
-        for i in sorted(set(range(mol.GetNumAtoms())) - set(piece), reverse=True):
-            rw.RemoveAtom(i)
-        out = rw.GetMol()
-        try:
-            Chem.SanitizeMol(out)
-        except (ValueError, RuntimeError):
-            continue
-        return out
+        out = _sanitized_part(mol, piece)
+        if out is not None:
+            return out
     return None
 
 

@@ -330,12 +330,13 @@ def hop_fragment(ligand, core: str | None = None, source: str = "ligand"):
         atom.SetNumExplicitHs(atom.GetTotalNumHs())
         atom.SetNoImplicit(True)
         atom.SetIntProp(KEPT_ROOM, cut)
-    core_pos = mol.GetConformer().GetPositions()[sorted(inside)]
+    positions = mol.GetConformer().GetPositions()
+    core_pos = positions[sorted(inside)]
     exits = sorted({c for b in mol.GetBonds() for c, o in ((b.GetBeginAtomIdx(), b.GetEndAtomIdx()),
                                                           (b.GetEndAtomIdx(), b.GetBeginAtomIdx()))
                     if c in inside and o not in inside})
-    exit_pos = mol.GetConformer().GetPositions()[exits]
-    path_pos = mol.GetConformer().GetPositions()[core_path(mol, sorted(inside), exits)].reshape(-1, 3)
+    exit_pos = positions[exits]
+    path_pos = positions[core_path(mol, sorted(inside), exits)].reshape(-1, 3)
     core_smiles = Chem.MolFragmentToSmiles(mol, atomsToUse=sorted(inside), isomericSmiles=False)
     for i in sorted(inside, reverse=True):
         rw.RemoveAtom(i)
