@@ -106,15 +106,22 @@ def to_rdkit(
         raise ValueError("Mol3D has no bonds; infer them first")
     rw = Chem.RWMol()
     conf = Chem.Conformer(m.num_atoms)
-    for k, (sym, q) in enumerate(zip(m.symbols, m.charge)):
+    charges = np.asarray(m.charge, dtype=np.int64).tolist() if use_charges else None
+    for k, sym in enumerate(m.symbols):
         atom = Chem.Atom(sym)
-        if use_charges:
-            atom.SetFormalCharge(int(q))
+        if charges is not None and charges[k]:
+            atom.SetFormalCharge(charges[k])
         atom.SetNoImplicit(not implicit_hydrogens)
         rw.AddAtom(atom)
-        conf.SetAtomPosition(k, Point3D(*map(float, m.pos[k])))
-    for i, j, order in m.bonds:
-        rw.AddBond(int(i), int(j), _BOND_TYPES[float(order) if order == 1.5 else int(order)])
+    pos = np.ascontiguousarray(m.pos, dtype=np.float64).reshape(m.num_atoms, 3)
+    if hasattr(conf, "SetPositions"):  # RDKit >= 2024.03: one call instead of a Point3D per atom
+        conf.SetPositions(pos)
+    else:
+        for k, p in enumerate(pos.tolist()):
+            conf.SetAtomPosition(k, Point3D(*p))
+    for i, j, order in np.asarray(m.bonds, dtype=np.float64).reshape(-1, 3).tolist():
+        i, j = int(i), int(j)
+        rw.AddBond(i, j, _BOND_TYPES[order if order == 1.5 else int(order)])
         if order == 1.5:  # RDKit's aromatic bonds join aromatic atoms (kekulised on sanitising)
             rw.GetBondBetweenAtoms(int(i), int(j)).SetIsAromatic(True)
             rw.GetAtomWithIdx(int(i)).SetIsAromatic(True)

@@ -110,6 +110,16 @@ def assess(m: Mol3D | Chem.Mol | None, bonds: str = "table") -> Assessment:
     )
 
 
+def edm_smiles(m: Mol3D) -> str | None:
+    """The canonical SMILES :func:`assess` gives ``m`` with ``bonds="table"`` (the EDM
+    protocol: bonds from lengths, no charges, implicit hydrogens), without the rest of the
+    assessment; ``None`` when RDKit cannot sanitise it."""
+    if m.num_atoms == 0:
+        return None
+    bonded = infer_bonds(m, "table")
+    return canonical_smiles(to_rdkit(bonded, use_charges=False, implicit_hydrogens=True))
+
+
 def has_radicals(m: Mol3D) -> bool:
     """Whether ``m`` (with bonds) has unpaired electrons as written: formal charges as given,
     explicit hydrogens only (RDKit's radical perception on a sanitised copy). A structure RDKit

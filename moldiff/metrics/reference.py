@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from moldiff.errors import InputError
@@ -35,6 +36,12 @@ def _write_smiles_cache(smiles: list[str], path: Path) -> None:
         tmp.write_text(f"# moldiff smiles count={len(smiles)} sha256={digest}\n{body}", encoding="utf-8")
 
 
+def _smiles_of(molecules) -> list[str | None]:
+    from moldiff.metrics.evaluate import edm_smiles
+
+    return [edm_smiles(m) for m in molecules]
+
+
 def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None) -> set[str]:
     """Canonical SMILES of the QM9 training split, as EDM computes them for novelty.
 
@@ -45,7 +52,7 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
     (truncated, edited) is rebuilt, never used.
     """
     from moldiff.data.qm9 import qm9_molecules
-    from moldiff.metrics.evaluate import assess_all
+    from moldiff.progress import Progress
 
     root = Path(cache) if cache else cache_dir()
     path = root / f"qm9_train_smiles_v{_PROTOCOL_VERSION}.txt"
@@ -53,9 +60,24 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
         stored = _read_smiles_cache(path)
         if stored is not None:
             return stored
-    log.info("computing QM9 training-split SMILES for novelty (once; cached in %s)", path)
-    rows = assess_all(qm9_molecules("train", cache=cache), "table", progress=progress)
-    smiles = sorted({r.smiles for r in rows if r.smiles})
+    molecules = list(qm9_molecules("train", cache=cache))
+    workers = max(1, min(os.cpu_count() or 1, 8))
+    log.info("computing QM9 training-split SMILES for novelty (once; %d processes; cached in %s)", workers, path)
+    chunks = [molecules[k:k + 2000] for k in range(0, len(molecules), 2000)]
+    parts = []
+    with Progress(len(molecules), "QM9 SMILES", "mol", enabled=None if progress else False, leave=False) as bar:
+        if workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for part in pool.imap(_smiles_of, chunks):
+                    parts.append(part)
+                    bar.update(len(part))
+        else:
+            for chunk in chunks:
+                parts.append(_smiles_of(chunk))
+                bar.update(len(chunk))
+    smiles = sorted({s for part in parts for s in part if s})
     root.mkdir(parents=True, exist_ok=True)
     _write_smiles_cache(smiles, path)
     return set(smiles)
