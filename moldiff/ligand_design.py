@@ -111,11 +111,60 @@ def link_gap(kept) -> float:
     return 0.0 if between is None else float(between[0][between[1]].min())
 
 
-def linker_sizes(gap: float, n: int) -> torch.Tensor:
-    """(n,) linker heavy-atom counts for link ends (:func:`link_ends`) ``gap`` Å apart: the
-    fewest atoms whose bonds (~1.45 Å, bent) bridge the gap, then one and two more, in turn."""
-    base = max(1, math.ceil(gap / 1.25) - 1)
+#: Å: a linker's atom bonded to a link end is held about this far from it (:func:`link_targets`)
+LINK_BOND = 1.5
+#: Å: two link targets closer than this are one: a one-atom linker, held at their midpoint
+LINK_MERGE = 1.0
+
+
+def linker_sizes(span: float, n: int) -> torch.Tensor:
+    """(n,) linker heavy-atom counts for link targets (:func:`link_targets`) ``span`` Å apart:
+    the fewest atoms whose bonds (~1.5 Å, zig-zag: ~1.25 Å gained per bond, 0.3 Å of slack)
+    join an atom at one target to an atom at the other (one atom when the targets merge,
+    :data:`LINK_MERGE`), then one and two more, in turn."""
+    base = 1 if span < LINK_MERGE else 1 + max(1, math.ceil((span - 0.3) / 1.25))
     return base + torch.arange(n) % 3
+
+
+def link_targets(kept, pos: np.ndarray, ends) -> np.ndarray:
+    """(2, 3) where the linker atoms bonded to the two link ends ``ends`` of ``kept`` (heavy
+    atoms, positions ``pos``) are held: :data:`LINK_BOND` Å from each end along its open valence --
+    straight away from its neighbours (sp2, or three neighbours); for an sp3 end with two, the
+    tetrahedral position nearer the other end; for an end with one neighbour, at its
+    hybridisation's bond angle to that bond (109.5°, 120° sp2, 180° sp), turned toward the other
+    end; for an end with none, toward the other end."""
+    from rdkit import Chem
+
+    angles = {Chem.HybridizationType.SP: 180.0, Chem.HybridizationType.SP2: 120.0}
+    pos = np.asarray(pos, dtype=np.float64)
+    out = []
+    for me, other in ((int(ends[0]), int(ends[1])), (int(ends[1]), int(ends[0]))):
+        toward = _unit(pos[other] - pos[me])
+        atom = kept.GetAtomWithIdx(me)
+        bonded = [nb.GetIdx() for nb in atom.GetNeighbors()]
+        away = _unit(sum((_unit(pos[me] - pos[j]) for j in bonded), np.zeros(3)))
+        if not bonded or not away.any():
+            direction = toward
+        elif len(bonded) == 1:
+            theta = math.pi - math.radians(angles.get(atom.GetHybridization(), 109.5))  # off the bond's axis
+            side = toward - (toward @ away) * away
+            if np.linalg.norm(side) < 1e-6:  # the other end straight along the bond: any side
+                side = np.cross(away, [1.0, 0.0, 0.0] if abs(away[0]) < 0.9 else [0.0, 1.0, 0.0])
+            direction = math.cos(theta) * away + math.sin(theta) * _unit(side)
+        elif len(bonded) == 2 and atom.GetHybridization() == Chem.HybridizationType.SP3:
+            normal = _unit(np.cross(pos[bonded[0]] - pos[me], pos[bonded[1]] - pos[me]))
+            normal = normal if toward @ normal >= 0 else -normal  # of its two tetrahedral positions, the nearer
+            half = math.radians(109.5 / 2)
+            direction = math.cos(half) * away + math.sin(half) * normal
+        else:
+            direction = away
+        out.append(pos[me] + LINK_BOND * direction)
+    return np.array(out)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 1e-9 else np.zeros_like(v)
 
 
 def link_ends(kept, closed: torch.Tensor) -> torch.Tensor | None:
@@ -140,7 +189,8 @@ class Kept(NamedTuple):
     core's positions (scaffold hopping, else ``None``), ``names`` the sources for messages,
     ``core_smiles`` the replaced core as SMILES without stereo, ``exits`` (E, 3) the positions
     of its atoms bonded to kept ones and ``path`` (P, 3) those of its other atoms on the shortest
-    paths joining the exits (scaffold hopping; :func:`core_path`)."""
+    paths joining the exits (scaffold hopping; :func:`core_path`), ``link_to`` (2, 3) where the
+    linker atoms bonded to the two ends are held (linking; :func:`link_targets`)."""
 
     mol: object
     pos: np.ndarray
@@ -152,6 +202,7 @@ class Kept(NamedTuple):
     core_smiles: str | None = None
     exits: np.ndarray | None = None
     path: np.ndarray | None = None
+    link_to: np.ndarray | None = None
 
     @property
     def known(self) -> tuple:
@@ -161,8 +212,12 @@ class Kept(NamedTuple):
 
     @property
     def held(self) -> np.ndarray | None:
-        """(E + P, 3) where the first new atoms of a scaffold hop are held, one each: the exits,
-        then the path between them (``None`` unless hopping)."""
+        """(H, 3) where the first new atoms are held, one each: a scaffold hop's exits, then the
+        path between them; a linker's two targets, or their midpoint where they merge
+        (:data:`LINK_MERGE`); ``None`` otherwise."""
+        if self.link_to is not None:
+            a, b = self.link_to
+            return self.link_to if np.linalg.norm(a - b) >= LINK_MERGE else ((a + b) / 2)[None]
         if self.exits is None:
             return None
         return self.exits if self.path is None else np.concatenate([self.exits, self.path])
@@ -217,8 +272,10 @@ def kept_atoms(model, fixed=None, *, hop=None, core: str | None = None) -> Kept 
     charges = torch.tensor([a.GetFormalCharge() for a in mol.GetAtoms()])
     closed = torch.tensor([kept_room(a) == 0 for a in kekule.GetAtoms()])
     ends = link_ends(kekule, closed) if len(pieces) > 1 else None
-    return Kept(kekule, mol.GetConformer().GetPositions().astype(np.float64), model.codec.encode(types, charges),
-                closed, ends, region, names, core_smiles, exits, path)
+    pos = mol.GetConformer().GetPositions().astype(np.float64)
+    link_to = None if ends is None else link_targets(kekule, pos, ends.tolist())
+    return Kept(kekule, pos, model.codec.encode(types, charges), closed, ends, region, names, core_smiles, exits,
+                path, link_to)
 
 
 def core_atoms(mol, core: str | None = None, name: str = "ligand") -> list[int]:
@@ -490,9 +547,10 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
     they are the first atoms of each design, in the fragment's order, and the rest is generated
     around them (:class:`~moldiff.diffusion.wrappers.KnownAtoms`). Without ``ligand`` / ``center``
     / ``box`` the fragment is the site. ``num_atoms`` counts the kept atoms too. A list of
-    pieces (``[a, b]``) is linking: a linker is generated between them, of
-    :func:`linker_sizes` atoms unless ``num_atoms`` is given (then not shrunk on a redraw), and a
-    design that does not join the pieces into one molecule is drawn again.
+    pieces (``[a, b]``) is linking: a linker is generated between them, its first two atoms held
+    where bonds from the two link ends point (:func:`link_targets`), of :func:`linker_sizes`
+    atoms unless ``num_atoms`` is given (then not shrunk on a redraw), and a design that does not
+    join the pieces into one molecule is drawn again.
 
     ``hop``: scaffold hopping -- a ligand in the protein's frame (molecule or file) whose
     substituents every design keeps exactly while its core (the SMARTS ``core``, default its
@@ -530,8 +588,7 @@ def generate(model, protein, *, ligand=None, center=None, box=None, options: Des
         if num_atoms is not None and num_atoms <= k:
             raise InputError(f"num_atoms {num_atoms}: the kept fragment has {k} heavy atoms ({kept.names}); ask for more")
         if num_atoms is None and kept.ends is not None:  # the linker's size from the distance it bridges
-            i, j = kept.ends.tolist()
-            sizes, sized = k + linker_sizes(float(np.linalg.norm(kept.pos[i] - kept.pos[j])), n), True
+            sizes, sized = k + linker_sizes(float(np.linalg.norm(kept.link_to[0] - kept.link_to[1])), n), True
         if num_atoms is None and kept.region is not None:  # about the replaced core's size, an atom per exit
             sizes, sized = k + torch.clamp(hop_sizes(len(kept.region), n), min=len(kept.held)), True
         sizes = torch.clamp(sizes, min=k + 1)  # at least one new atom

@@ -207,7 +207,7 @@ def two_pieces(tmp_path_factory, local_complex):
 def test_linking_keeps_both_pieces_and_joins_them(local_complex, two_pieces):
     import moldiff
     from moldiff.chem.ligand import read_ligand
-    from moldiff.ligand_design import link_ends, linker_sizes
+    from moldiff.ligand_design import kept_atoms, link_ends, linker_sizes
     from moldiff.metrics.pocket import is_connected
 
     protein, _ = local_complex
@@ -220,11 +220,47 @@ def test_linking_keeps_both_pieces_and_joins_them(local_complex, two_pieces):
     both = Chem.CombineMols(a, b)
     i, j = link_ends(both, torch.tensor([x.GetTotalNumHs() == 0 for x in both.GetAtoms()])).tolist()
     assert both.GetAtomWithIdx(i).GetTotalNumHs() > 0 and both.GetAtomWithIdx(j).GetTotalNumHs() > 0
-    sizes = (k + linker_sizes(float(np.linalg.norm(expected[i] - expected[j])), 3)).tolist()
+    kept = kept_atoms(moldiff.load("pocket_design"), list(two_pieces))
+    assert kept.ends.tolist() == [i, j]
+    sizes = (k + linker_sizes(float(np.linalg.norm(kept.link_to[0] - kept.link_to[1])), 3)).tolist()
+    assert k + 3 in sizes  # the crystal's linker, N(CH3)CH2
     for m in made:
-        assert np.array_equal(m.GetConformer().GetPositions()[:k], expected)
+        pos = m.GetConformer().GetPositions()
+        assert np.array_equal(pos[:k], expected)
         assert m.GetNumHeavyAtoms() in sizes
+        for end in (i, j):  # each end bonded to a new atom (held where its bond points)
+            assert any(nb.GetIdx() >= k for nb in m.GetAtomWithIdx(end).GetNeighbors()), Chem.MolToSmiles(m)
     assert sum(is_connected(m) for m in made) >= 2  # the linker joins the two pieces
+
+
+def test_link_targets_sit_where_the_crystal_linker_atoms_are(two_pieces, local_complex):
+    """The crystal's linker N(CH3)CH2 taken out: the targets of its two ends -- an aromatic
+    carbon (the ring's exocyclic direction) and an sp3 ring carbon with two ring neighbours (its
+    tetrahedral position toward the other end) -- are the crystal's N and CH2."""
+    from moldiff.chem.ligand import read_ligand
+    from moldiff.ligand_design import LINK_BOND, link_ends, link_targets
+
+    lig = read_ligand(local_complex[1], hydrogens="remove")
+    n, ch2 = (lig.GetSubstructMatch(Chem.MolFromSmarts("c-N(-[CH3])-[CH2]-[C;R]"))[k] for k in (1, 3))
+    a, b = (read_ligand(p, hydrogens="remove") for p in two_pieces)
+    both = Chem.CombineMols(a, b)
+    pos = both.GetConformer().GetPositions()
+    i, j = link_ends(both, torch.tensor([x.GetTotalNumHs() == 0 for x in both.GetAtoms()])).tolist()
+    targets = link_targets(both, pos, [i, j])
+    assert np.allclose(np.linalg.norm(targets - pos[[i, j]], axis=1), LINK_BOND)
+    crystal = lig.GetConformer().GetPositions()
+    near = [min(np.linalg.norm(t - crystal[n]), np.linalg.norm(t - crystal[ch2])) for t in targets]
+    assert max(near) < 0.3, near
+    # an end with one neighbour: on the cone at the tetrahedral angle, turned toward the other end
+    chain = Chem.AddHs(Chem.MolFromSmiles("CC.C"))
+    AllChem.EmbedMolecule(chain, randomSeed=1)
+    heavy = Chem.RemoveHs(chain)
+    p = heavy.GetConformer().GetPositions()
+    p[2] = p[1] + np.array([0.0, 0.0, 4.0])
+    t = link_targets(heavy, p, [1, 2])[0]
+    u, v = p[0] - p[1], t - p[1]
+    assert np.degrees(np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v))) == pytest.approx(109.5, abs=0.1)
+    assert np.linalg.norm(t - p[2]) < np.linalg.norm(p[1] - p[2])  # turned toward the other end
 
 
 def test_link_refusals(local_complex, two_pieces, fragment, tmp_path):

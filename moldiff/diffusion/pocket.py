@@ -110,11 +110,13 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
     generated around and returned exactly as given; other atoms are joined to open kept atoms
     only and kept off closed ones (:class:`_KeepOff`). ``ends``: linking -- two kept atoms the
     other atoms bridge: they are held within :data:`LINK_TUBE` Å of the segment between them
-    (:class:`_Bridge`). ``region``: scaffold hopping -- the replaced core's atoms (protein frame):
-    the other atoms are held within :data:`HOP_REACH` Å of them, and with ``held`` (the old core
-    atoms bonded to kept ones, then those on the shortest paths joining them) the first E new
-    atoms within :data:`EXIT_REACH` Å of those, one each, so that every kept substituent finds a
-    new atom to bond to and a chain of new atoms to the others (:class:`_Near`).
+    (:class:`_Bridge`), and with ``held`` (where a linker atom bonded to each end sits) the
+    first new atoms within :data:`EXIT_REACH` Å of those, one each (:class:`_Hold`).
+    ``region``: scaffold hopping -- the replaced core's atoms (protein frame): the other atoms
+    are held within :data:`HOP_REACH` Å of them, and with ``held`` (the old core atoms bonded to
+    kept ones, then those on the shortest paths joining them) the first E new atoms within
+    :data:`EXIT_REACH` Å of those, one each, so that every kept substituent finds a new atom to
+    bond to and a chain of new atoms to the others (:class:`_Near`).
     ``guidance_scale``: classifier-free guidance on the pocket
     (:class:`~moldiff.diffusion.wrappers.PocketFreeGuidance`; a model trained with pocket
     dropout); ``None`` or 1: the plain pocket model."""
@@ -141,6 +143,9 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
         if len(known) > 3 and known[3] is not None:
             ends = known[0].to(device=device, dtype=state.dtype)[known[3]]  # (2, 3), protein frame
             bridge = (_Bridge(~mask, batch, ends[0] - centres, ends[1] - centres),)
+            if len(known) > 5 and known[5] is not None:  # the linker's atoms bonded to the ends
+                bridge = (*bridge, _Hold(~mask, batch, torch.as_tensor(known[5], dtype=state.dtype, device=device),
+                                         centres, rank - k))
         if len(known) > 4 and known[4] is not None:
             exits = None if len(known) < 6 or known[5] is None else \
                 torch.as_tensor(known[5], dtype=state.dtype, device=device)
@@ -204,7 +209,8 @@ class _Bridge:
 #: (the new core takes the old one's place in the pocket, its shape free within that reach)
 HOP_REACH = 1.5
 #: Å: ... and the new atom given each exit (an old core atom bonded to a kept one) or each old
-#: core atom on the paths between exits this close to it
+#: core atom on the paths between exits this close to it (in linking: the linker atom given each
+#: link end's target, :func:`~moldiff.ligand_design.link_targets`)
 EXIT_REACH = 0.3
 
 
@@ -239,6 +245,23 @@ class _Near:
             dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
             out = torch.where(held[:, None], target + off * (EXIT_REACH / dist).clamp(max=1.0), out)
         return out
+
+
+class _Hold:
+    """Linking: the new atom of ``slot`` e (its rank among its molecule's new atoms, (N,)) of the
+    predicted clean structure moved to within :data:`EXIT_REACH` Å of ``targets[e]`` ((E, 3),
+    protein frame; ``centres`` (B, 3) each molecule's frame origin in it)."""
+
+    def __init__(self, free: torch.Tensor, batch: torch.Tensor, targets: torch.Tensor, centres: torch.Tensor,
+                 slot: torch.Tensor):
+        self.held = free & (slot >= 0) & (slot < len(targets))
+        self.target = targets[slot.clamp(0, len(targets) - 1)] - centres[batch]  # (N, 3)
+
+    def __call__(self, x0, h0=None, t=None):
+        target = self.target.to(x0.dtype)
+        off = x0 - target
+        dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        return torch.where(self.held[:, None], target + off * (EXIT_REACH / dist).clamp(max=1.0), x0)
 
 
 class _KeepOff:
