@@ -44,10 +44,19 @@ if shared_data_dir() is not None:
 DATA_FIXTURES = {"shared_data"}
 
 
+#: the test files that take longest on 2 cores (a clean-clone CI run's --durations), heaviest
+#: first: they are handed to the xdist workers before the rest (pyproject: --dist loadfile
+#: --no-loadscope-reorder), so that no long file starts last and runs alone at the end
+HEAVY_FIRST = ("test_readme.py", "test_faults.py", "test_notebooks.py", "test_bond_model.py", "test_screen.py",
+               "test_cli.py", "test_conditional.py", "test_design.py", "test_fragment_growing.py")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.data)
+    rank = {name: k for k, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
