@@ -123,9 +123,9 @@ def to_rdkit(
         i, j = int(i), int(j)
         rw.AddBond(i, j, _BOND_TYPES[order if order == 1.5 else int(order)])
         if order == 1.5:  # RDKit's aromatic bonds join aromatic atoms (kekulised on sanitising)
-            rw.GetBondBetweenAtoms(int(i), int(j)).SetIsAromatic(True)
-            rw.GetAtomWithIdx(int(i)).SetIsAromatic(True)
-            rw.GetAtomWithIdx(int(j)).SetIsAromatic(True)
+            rw.GetBondBetweenAtoms(i, j).SetIsAromatic(True)
+            rw.GetAtomWithIdx(i).SetIsAromatic(True)
+            rw.GetAtomWithIdx(j).SetIsAromatic(True)
     mol = rw.GetMol()
     mol.UpdatePropertyCache(strict=False)  # valences known even for unsanitised structures
     mol.AddConformer(conf, assignId=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from moldiff.errors import InputError
+from moldiff.parallel import ordered_map
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +135,7 @@ class DrugLike3D:
         chosen = np.sort(np.random.RandomState(seed).choice(len(all_smiles), n, replace=False))
         jobs = [(int(k), all_smiles[k], seed + int(k)) for k in chosen]
         start = time.perf_counter()
-        if workers > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("spawn").Pool(workers) as pool:
-                results = pool.imap(_embed_job, jobs, chunksize=16)
-                results = list(self._progress(results, n, progress))
-        else:
-            results = list(self._progress(map(_embed_job, jobs), n, progress))
+        results = list(self._progress(ordered_map(_embed_job, jobs, workers, chunksize=16), n, progress))
         self.smiles, self.symbols, self.pos, self.charges, failures = [], [], [], [], []
         for k, smi, record, reason in results:
             if record is None:

@@ -166,9 +166,8 @@ def _read(path: Path, num_molecules: int, num_atoms: int) -> QM9Bonds | None:
 def load_qm9_bonds(cache: str | Path | None = None, *, workers: int | None = None,
                    progress: bool = False) -> QM9Bonds:
     """The bond tables of all of QM9 (:class:`QM9Bonds`), computed once and cached."""
-    import os
-
     from moldiff.data.qm9 import QM9_ELEMENTS, _csv_paths, load_qm9
+    from moldiff.parallel import default_workers, ordered_map
     from moldiff.paths import atomic_path
 
     arrays = load_qm9(cache)
@@ -185,17 +184,9 @@ def load_qm9_bonds(cache: str | Path | None = None, *, workers: int | None = Non
         lo, hi = int(arrays.ptr[k]), int(arrays.ptr[k + 1])
         symbols = [QM9_ELEMENTS[i] for i in arrays.atom_type[lo:hi].tolist()]
         jobs.append((k, smiles[int(arrays.index[k])], symbols, arrays.pos[lo:hi].double().numpy()))
-    workers = workers or max(1, min(os.cpu_count() or 1, 8))
+    workers = workers or default_workers()
     log.info("QM9: bond tables for %d molecules (once; %d processes) -> %s", len(jobs), workers, path)
-    if workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as pool:
-            results = pool.imap(_job, jobs, chunksize=256)
-            results = _bar(results, len(jobs), progress)
-            results = list(results)
-    else:
-        results = list(_bar(map(_job, jobs), len(jobs), progress))
+    results = list(_bar(ordered_map(_job, jobs, workers, chunksize=256), len(jobs), progress))
     pairs, classes, counts, source = [], [], [], []
     charge = arrays.charge.clone()
     for k, res in results:

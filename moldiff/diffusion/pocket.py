@@ -140,17 +140,16 @@ def sample_in_pocket(denoiser, schedule: VPSchedule, codec: FeatureCodec, elemen
         closed = torch.zeros(len(batch), dtype=torch.bool, device=device)
         closed[mask] = known[2].to(device).repeat(len(num_atoms))
         bridge = ()
+        held = None if len(known) < 6 or known[5] is None else \
+            torch.as_tensor(known[5], dtype=state.dtype, device=device)
         if len(known) > 3 and known[3] is not None:
             ends = known[0].to(device=device, dtype=state.dtype)[known[3]]  # (2, 3), protein frame
             bridge = (_Bridge(~mask, batch, ends[0] - centres, ends[1] - centres),)
-            if len(known) > 5 and known[5] is not None:  # the linker's atoms bonded to the ends
-                bridge = (*bridge, _Hold(~mask, batch, torch.as_tensor(known[5], dtype=state.dtype, device=device),
-                                         centres, rank - k))
+            if held is not None:  # the linker's atoms bonded to the ends
+                bridge = (*bridge, _Hold(~mask, batch, held, centres, rank - k))
         if len(known) > 4 and known[4] is not None:
-            exits = None if len(known) < 6 or known[5] is None else \
-                torch.as_tensor(known[5], dtype=state.dtype, device=device)
             bridge = (*bridge, _Near(~mask, batch, torch.as_tensor(known[4], dtype=state.dtype, device=device), centres,
-                                     exits=exits, slot=rank - k))
+                                     exits=held, slot=rank - k))
         guidance = (_Pin(state[:, :3], mask), *guidance, *bridge, _KeepOff(mask, closed, batch))
     frame = Frame(batch, len(num_atoms), context["pocket_pos"], context["pocket_batch"], tuple(elements), mask,
                   closed)
@@ -225,10 +224,7 @@ class _Near:
                  exits: torch.Tensor | None = None, slot: torch.Tensor | None = None):
         self.free, self.batch = free, batch
         self.region = region[None] - centres[:, None]                     # (B, M, 3), each frame
-        self.exit = None
-        if exits is not None and len(exits):
-            held = free & (slot >= 0) & (slot < len(exits))
-            self.exit = held, (exits[slot.clamp(0, len(exits) - 1)] - centres[batch])  # (N,), (N, 3)
+        self.exit = _Hold(free, batch, exits, centres, slot) if exits is not None and len(exits) else None
 
     def __call__(self, x0, h0=None, t=None):
         region = self.region.to(x0.dtype)[self.batch]                      # (N, M, 3)
@@ -239,29 +235,27 @@ class _Near:
         off, dist = off[rows, nearest], dist[rows, nearest].clamp_min(1e-9)[:, None]
         pulled = region[rows, nearest] + off * (HOP_REACH / dist).clamp(max=1.0)
         out = torch.where(self.free[:, None], pulled, x0)
-        if self.exit is not None:
-            held, target = self.exit[0], self.exit[1].to(x0.dtype)
-            off = x0 - target
-            dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-            out = torch.where(held[:, None], target + off * (EXIT_REACH / dist).clamp(max=1.0), out)
-        return out
+        return out if self.exit is None else self.exit(x0, others=out)
 
 
 class _Hold:
-    """Linking: the new atom of ``slot`` e (its rank among its molecule's new atoms, (N,)) of the
-    predicted clean structure moved to within :data:`EXIT_REACH` Å of ``targets[e]`` ((E, 3),
-    protein frame; ``centres`` (B, 3) each molecule's frame origin in it)."""
+    """Linking's link-end targets, scaffold hopping's exits and paths (inside :class:`_Near`): the
+    new atom of ``slot`` e (its rank among its molecule's new atoms, (N,)) of the predicted clean
+    structure moved to within :data:`EXIT_REACH` Å of ``targets[e]`` ((E, 3), protein frame;
+    ``centres`` (B, 3) each molecule's frame origin in it). ``others``: the positions returned for
+    the atoms not held (default ``x0``)."""
 
     def __init__(self, free: torch.Tensor, batch: torch.Tensor, targets: torch.Tensor, centres: torch.Tensor,
                  slot: torch.Tensor):
         self.held = free & (slot >= 0) & (slot < len(targets))
         self.target = targets[slot.clamp(0, len(targets) - 1)] - centres[batch]  # (N, 3)
 
-    def __call__(self, x0, h0=None, t=None):
+    def __call__(self, x0, h0=None, t=None, *, others=None):
         target = self.target.to(x0.dtype)
         off = x0 - target
         dist = off.norm(dim=-1, keepdim=True).clamp_min(1e-9)
-        return torch.where(self.held[:, None], target + off * (EXIT_REACH / dist).clamp(max=1.0), x0)
+        return torch.where(self.held[:, None], target + off * (EXIT_REACH / dist).clamp(max=1.0),
+                           x0 if others is None else others)
 
 
 class _KeepOff:

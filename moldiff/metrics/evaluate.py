@@ -93,9 +93,7 @@ def assess(m: Mol3D | Chem.Mol | None, bonds: str = "table") -> Assessment:
     valence = atom_valences(orders)
     ok = stable_atoms(bonded.symbols, valence)
     ok_q = stable_atoms(bonded.symbols, valence, bonded.charge, table="charged")
-    edm = bonds == "table"
-    mol = to_rdkit(bonded, use_charges=not edm, implicit_hydrogens=edm)
-    smiles = canonical_smiles(mol)
+    mol, smiles = _smiles_mol(bonded, edm=bonds == "table")
     return Assessment(
         radical=smiles is not None and has_radicals(bonded),
         readable=True,
@@ -110,14 +108,21 @@ def assess(m: Mol3D | Chem.Mol | None, bonds: str = "table") -> Assessment:
     )
 
 
+def _smiles_mol(bonded: Mol3D, *, edm: bool) -> tuple[Chem.Mol, str | None]:
+    """``(RDKit molecule, canonical SMILES or None)`` of a bonded molecule as :func:`assess`
+    scores it: the EDM protocol (``edm``: charges ignored, implicit hydrogens allowed) or as
+    written."""
+    mol = to_rdkit(bonded, use_charges=not edm, implicit_hydrogens=edm)
+    return mol, canonical_smiles(mol)
+
+
 def edm_smiles(m: Mol3D) -> str | None:
     """The canonical SMILES :func:`assess` gives ``m`` with ``bonds="table"`` (the EDM
     protocol: bonds from lengths, no charges, implicit hydrogens), without the rest of the
     assessment; ``None`` when RDKit cannot sanitise it."""
     if m.num_atoms == 0:
         return None
-    bonded = infer_bonds(m, "table")
-    return canonical_smiles(to_rdkit(bonded, use_charges=False, implicit_hydrogens=True))
+    return _smiles_mol(infer_bonds(m, "table"), edm=True)[1]
 
 
 def has_radicals(m: Mol3D) -> bool:

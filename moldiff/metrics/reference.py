@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
 from moldiff.errors import InputError
@@ -52,6 +51,7 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
     (truncated, edited) is rebuilt, never used.
     """
     from moldiff.data.qm9 import qm9_molecules
+    from moldiff.parallel import default_workers, ordered_map
     from moldiff.progress import Progress
 
     root = Path(cache) if cache else cache_dir()
@@ -61,22 +61,14 @@ def qm9_train_smiles(*, progress: bool = False, cache: str | Path | None = None)
         if stored is not None:
             return stored
     molecules = list(qm9_molecules("train", cache=cache))
-    workers = max(1, min(os.cpu_count() or 1, 8))
+    workers = default_workers()
     log.info("computing QM9 training-split SMILES for novelty (once; %d processes; cached in %s)", workers, path)
     chunks = [molecules[k:k + 2000] for k in range(0, len(molecules), 2000)]
     parts = []
     with Progress(len(molecules), "QM9 SMILES", "mol", enabled=None if progress else False, leave=False) as bar:
-        if workers > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for part in pool.imap(_smiles_of, chunks):
-                    parts.append(part)
-                    bar.update(len(part))
-        else:
-            for chunk in chunks:
-                parts.append(_smiles_of(chunk))
-                bar.update(len(chunk))
+        for part in ordered_map(_smiles_of, chunks, workers):
+            parts.append(part)
+            bar.update(len(part))
     smiles = sorted({s for part in parts for s in part if s})
     root.mkdir(parents=True, exist_ok=True)
     _write_smiles_cache(smiles, path)
